@@ -1,0 +1,61 @@
+"""The ``genlab`` command: a group whose subcommands live one per module and load on demand.
+
+Loading lazily keeps ``genlab --help`` fast (no torch import for the listing) while each command
+module stays thin: parse, call the library, print.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from genlab.errors import GenlabError
+
+# name -> (module, attribute, one-line help shown by `genlab --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("genlab.cli.train", "train", "Train a VAE, GAN, WGAN, WGAN-GP or SN-GAN."),
+    "sample": ("genlab.cli.sample", "sample", "Generate images from a trained run."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="genlab")
+def cli() -> None:
+    """genlab: train generative models of images and measure how good the generated images are."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, printing user errors as one line without a traceback."""
+    try:
+        cli.main(args=argv, prog_name="genlab", standalone_mode=False)
+    except GenlabError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

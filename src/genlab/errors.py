@@ -1,0 +1,28 @@
+"""User-facing errors.
+
+Every problem a user can fix (bad input, missing file, wrong option) raises a `GenlabError` whose
+message is one line naming the problem and the fix. The CLI prints such errors without a traceback;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class GenlabError(Exception):
+    """A problem the user can fix; its message says what was found and what to do."""
+
+
+class DataUnavailableError(GenlabError):
+    """A data set or weights file is neither on disk nor downloadable."""
+
+
+class ChecksumError(GenlabError):
+    """A file's SHA-256 differs from the pinned value."""
+
+
+class InvalidImageError(GenlabError):
+    """An image file cannot be decoded or breaks the folder's policy."""
+
+
+class NonFiniteLossError(GenlabError):
+    """Training produced a NaN or infinite loss or gradient."""
