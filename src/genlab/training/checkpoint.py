@@ -1,0 +1,131 @@
+"""Checkpoints that survive crashes: atomic writes, the last K kept, loaded without pickled code.
+
+A checkpoint holds everything needed to continue exactly: configs, networks, optimisers, EMA, the
+step, the data stream's position and the RNG states of python, numpy and torch. It is written to a
+temporary file in the same folder, fsynced and renamed over, so a kill at any moment leaves the
+previous checkpoint intact; older ones are deleted only after the new one is in place.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genlab.errors import GenlabError
+
+CHECKPOINT_DIR = "checkpoints"
+FORMAT = "genlab-checkpoint-1"
+_NAME = re.compile(r"^step-(\d{8})\.pt$")
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Finished checkpoints of a run, oldest first (temporary files are ignored)."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if _NAME.match(path.name))
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """The newest finished checkpoint of ``run_dir``; a clear error when there is none."""
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        raise GenlabError(
+            f"no checkpoint in {Path(run_dir) / CHECKPOINT_DIR}; is {run_dir} a genlab run folder "
+            "that has trained for at least --checkpoint-every steps?"
+        )
+    return checkpoints[-1]
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(state: dict[str, Any], run_dir: Path, step: int, *, keep: int = 3) -> Path:
+    """Write ``state`` as the checkpoint of ``step`` atomically; keep the newest ``keep``."""
+    path = checkpoint_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``: tensors and plain data only, never code."""
+    path = Path(path)
+    if path.is_dir():
+        path = latest_checkpoint(path)
+    if not path.is_file():
+        raise GenlabError(f"checkpoint {path} does not exist; pass a run folder or a .pt file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise GenlabError(
+            f"cannot load checkpoint {path} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "it is truncated, corrupt or not a genlab checkpoint — resume from an older one"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise GenlabError(f"{path} is not a genlab checkpoint (expected format {FORMAT})")
+    return state
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """RNG states of python, numpy and torch as plain data a weights-only load accepts."""
+    # numpy's legacy global generator is what third-party code draws from, so it is restored too.
+    _, keys, position, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "position": int(position),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_as_tuples(state["python"]))
+    numpy_state = state["numpy"]
+    keys = numpy_state["keys"].numpy().astype(np.uint32)
+    np.random.set_state(  # noqa: NPY002
+        ("MT19937", keys, numpy_state["position"], numpy_state["has_gauss"], numpy_state["cached"])
+    )
+    torch.set_rng_state(state["torch"])
+
+
+def _as_tuples(value: Any) -> Any:
+    # random.setstate needs tuples; serialisation may hand back lists.
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuples(item) for item in value)
+    return value

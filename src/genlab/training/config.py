@@ -1,0 +1,184 @@
+"""Training options as one dataclass, and the papers' presets.
+
+A preset is a named set of overrides on `TrainConfig`; command-line options override the preset,
+and the resolved config is written to the run folder as JSON before the first step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from genlab.errors import GenlabError
+
+KINDS = ("gan", "vae")
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run. ``steps`` counts generator (or VAE) updates."""
+
+    preset: str = "wgan-gp"
+    kind: str = "gan"
+    data: str = "digits"
+    data_dir: str | None = None
+    limit: int | None = None
+    steps: int = 2000
+    minutes: float | None = None  # wall-clock budget: stop early once this much time has passed
+    batch_size: int = 64
+    seed: int = 0
+    deterministic: bool = False
+    device: str = "cpu"
+    # networks
+    arch: str | None = None  # None: mlp for points and 8×8 images, dcgan otherwise
+    latent_dim: int = 128
+    width: int = 64
+    critic_norm: str = "none"
+    hidden: tuple[int, ...] = (512, 512, 512)
+    # adversarial objective and Lipschitz method
+    objective: str = "wasserstein"
+    lipschitz: str = "gp"
+    clip: float = 0.01
+    gp_weight: float = 10.0
+    n_critic: int = 5
+    # optimisation
+    optimizer: str = "adam"
+    lr_generator: float = 1e-4
+    lr_critic: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    ema: float = 0.0  # generator EMA decay; 0 disables
+    # VAE
+    likelihood: str = "gaussian"
+    beta: float = 1.0
+    sigma: float = 0.1
+    # run folder
+    out: str | None = None
+    sample_every: int = 200
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+    tensorboard: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.hidden = tuple(self.hidden)
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if self.kind not in KINDS:
+            raise GenlabError(f"unknown model kind {self.kind!r}; choose one of {KINDS}")
+        if self.optimizer not in OPTIMIZERS:
+            raise GenlabError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        for name in ("steps", "batch_size", "n_critic", "sample_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise GenlabError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise GenlabError(f"--ema is a decay in [0, 1), got {self.ema}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GenlabError(f"unknown training options {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A paper's settings: a description and overrides of `TrainConfig` defaults."""
+
+    description: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "wgan": Preset(
+        "WGAN with weight clipping (Arjovsky et al. 2017): RMSProp 5e-5, c = 0.01, n_critic = 5, "
+        "batch 64; the lecture's c = 0.001 is --clip 0.001",
+        dict(
+            objective="wasserstein",
+            lipschitz="clip",
+            clip=0.01,
+            n_critic=5,
+            optimizer="rmsprop",
+            lr_generator=5e-5,
+            lr_critic=5e-5,
+            batch_size=64,
+            critic_norm="batch",
+        ),
+    ),
+    "wgan-gp": Preset(
+        "WGAN-GP (Gulrajani et al. 2017): Adam 1e-4, betas (0.5, 0.9), n_critic = 5, λ = 10, "
+        "no batch norm in the critic",
+        dict(
+            objective="wasserstein",
+            lipschitz="gp",
+            gp_weight=10.0,
+            n_critic=5,
+            optimizer="adam",
+            lr_generator=1e-4,
+            lr_critic=1e-4,
+            betas=(0.5, 0.9),
+            critic_norm="layer",
+        ),
+    ),
+    "dcgan": Preset(
+        "DCGAN (Radford et al. 2016): non-saturating loss, Adam 2e-4, beta1 0.5, batch norm",
+        dict(
+            objective="non-saturating",
+            lipschitz="none",
+            n_critic=1,
+            optimizer="adam",
+            lr_generator=2e-4,
+            lr_critic=2e-4,
+            betas=(0.5, 0.999),
+            critic_norm="batch",
+        ),
+    ),
+    "gan": Preset(
+        "The original minimax GAN (Goodfellow et al. 2014) on DCGAN networks: the saturating "
+        "generator loss log(1 - D(G(z))), Adam 2e-4, beta1 0.5",
+        dict(
+            objective="minimax",
+            lipschitz="none",
+            n_critic=1,
+            optimizer="adam",
+            lr_generator=2e-4,
+            lr_critic=2e-4,
+            betas=(0.5, 0.999),
+            critic_norm="batch",
+        ),
+    ),
+    "sngan": Preset(
+        "SN-GAN (Miyato et al. 2018): hinge loss, spectral normalisation, Adam 2e-4, "
+        "betas (0.5, 0.999), n_critic = 1",
+        dict(
+            objective="hinge",
+            lipschitz="sn",
+            n_critic=1,
+            optimizer="adam",
+            lr_generator=2e-4,
+            lr_critic=2e-4,
+            betas=(0.5, 0.999),
+            critic_norm="none",
+        ),
+    ),
+    "vae": Preset(
+        "VAE (Kingma & Welling 2014): ELBO with a Gaussian likelihood (||in - out||₂), Adam 1e-3",
+        dict(kind="vae", optimizer="adam", lr_generator=1e-3, betas=(0.9, 0.999), latent_dim=32),
+    ),
+}
+
+
+def resolve_config(preset: str, **options: Any) -> TrainConfig:
+    """The preset's settings with ``options`` (those not None) on top."""
+    if preset not in PRESETS:
+        known = ", ".join(sorted(PRESETS))
+        raise GenlabError(f"unknown preset {preset!r}; choose one of: {known}")
+    values = {"preset": preset, **PRESETS[preset].overrides}
+    values.update({key: value for key, value in options.items() if value is not None})
+    return TrainConfig.from_dict(values)

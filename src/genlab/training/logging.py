@@ -1,0 +1,80 @@
+"""Where a run's numbers go: a JSONL log (the record), TensorBoard scalars, and a progress bar."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from genlab.data.imageio import atomic_write_bytes
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of a run's metrics log, in order (a torn last line from a kill is ignored)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Drop records after ``step``: on resume, the log continues from the checkpoint's step."""
+    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step]
+    text = "".join(json.dumps(r) + "\n" for r in kept)
+    atomic_write_bytes(Path(run_dir) / METRICS_FILE, text.encode())
+
+
+class RunLogger:
+    """Appends metric records to ``metrics.jsonl``, mirrors them to TensorBoard, drives the bar."""
+
+    def __init__(
+        self, run_dir: Path, *, total: int, initial: int, tensorboard: bool, progress: bool
+    ) -> None:
+        self.path = Path(run_dir) / METRICS_FILE
+        self.handle = self.path.open("a")
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=initial)
+        self.bar = tqdm(
+            total=total, initial=initial, disable=not progress, unit="step", dynamic_ncols=True
+        )
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        record = {"step": step, **{k: _plain(v) for k, v in values.items()}}
+        self.handle.write(json.dumps(record) + "\n")
+        self.handle.flush()
+        if self.writer is not None:
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, step)
+        shown = {k: f"{v:.4g}" for k, v in values.items() if k in _SHOWN}
+        self.bar.set_postfix(shown, refresh=False)
+
+    def advance(self, steps: int = 1) -> None:
+        self.bar.update(steps)
+
+    def close(self) -> None:
+        self.bar.close()
+        self.handle.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+_SHOWN = ("loss_critic", "loss_generator", "wasserstein_estimate", "loss", "kl")
+
+
+def _plain(value: Any) -> Any:
+    value = float(value)
+    return value if math.isfinite(value) else str(value)

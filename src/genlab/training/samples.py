@@ -1,0 +1,47 @@
+"""Pictures of progress: image grids, or scatter plots for the 2-D toy sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from genlab.data.imageio import save_grid, signed_to_uint8
+
+SAMPLES_DIR = "samples"
+
+
+def sample_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / SAMPLES_DIR / f"step-{step:08d}.png"
+
+
+def save_samples(run_dir: Path, step: int, samples: torch.Tensor, stream) -> Path:
+    """Write ``samples`` (images in [-1, 1] or 2-D points) as the PNG of ``step``."""
+    path = sample_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if samples.ndim == 4:
+        side = samples.shape[-1]
+        save_grid(path, signed_to_uint8(samples), nrow=8, scale=max(1, 64 // side))
+    else:
+        save_point_scatter(path, samples, reference=stream.next().cpu(), title=f"step {step}")
+    return path
+
+
+def save_point_scatter(
+    path: Path, points: torch.Tensor, *, reference: torch.Tensor, title: str
+) -> None:
+    """Generated 2-D points over a batch of real ones."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(4, 4), dpi=100)
+    axes.scatter(*reference.T, s=4, c="tab:orange", alpha=0.5, label="real")
+    axes.scatter(*points.T, s=4, c="tab:blue", alpha=0.7, label="generated")
+    axes.set_title(title)
+    axes.legend(loc="upper right", fontsize=8)
+    axes.set_aspect("equal", adjustable="datalim")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

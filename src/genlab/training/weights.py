@@ -1,0 +1,65 @@
+"""Shareable weights: safetensors files with the model config as metadata and as JSON beside them.
+
+Checkpoints carry optimiser state and are meant for resuming; `weights/` holds what someone needs
+to *use* the model, in a format that cannot run code when loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from genlab.errors import GenlabError
+from genlab.training.run_folder import write_json
+
+if TYPE_CHECKING:
+    from genlab.training.trainer import Trainer
+
+WEIGHTS_DIR = "weights"
+
+
+def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, meta: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+        save_file(contiguous, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_weights(trainer: Trainer) -> Path:
+    """Write the sampling network (EMA generator if any; the VAE) to ``weights/``."""
+    folder = trainer.run_dir / WEIGHTS_DIR
+    meta = {"model_config": trainer.model_config.to_dict(), "step": trainer.step}
+    if trainer.config.kind == "vae":
+        name, module = "vae", trainer.vae
+    else:
+        name = "generator"
+        module = trainer.ema.model if trainer.ema is not None else trainer.generator
+        meta["ema"] = trainer.ema is not None
+    path = folder / f"{name}.safetensors"
+    _atomic_save_safetensors(module.state_dict(), path, meta)
+    write_json(folder / "model.json", {"network": name, **meta})
+    return path
+
+
+def load_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """State dict and metadata of a genlab safetensors file."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
+        return load_file(str(path)), meta
+    except Exception as exc:
+        raise GenlabError(f"cannot read weights {path}: {exc}") from None
