@@ -42,9 +42,8 @@ class ELBO:
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
-            raise GenlabError(
-                f"unknown VAE likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}"
-            )
+            known = ", ".join(LIKELIHOODS)
+            raise GenlabError(f"unknown VAE likelihood {self.likelihood!r}; choose one of {known}")
         if not self.sigma > 0:
             raise GenlabError(f"the Gaussian likelihood needs sigma > 0, got {self.sigma}")
 
