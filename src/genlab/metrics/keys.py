@@ -1,0 +1,36 @@
+"""Public result keys: the names under which metric values appear in result dicts and JSON logs.
+
+Code that writes or reads metric results uses these constants, never string literals, so a renamed
+key breaks loudly at import time instead of silently producing a missing column.
+"""
+
+from __future__ import annotations
+
+#: Fréchet Inception Distance (Heusel et al. 2017).
+FID = "fid"
+#: FID extrapolated to infinitely many samples (Chong & Forsyth 2020).
+FID_INFINITY = "fid_infinity"
+
+#: Kernel Inception Distance: mean and standard deviation over subsets (Bińkowski et al. 2018).
+KID_MEAN = "kid_mean"
+KID_STD = "kid_std"
+
+#: Inception Score: mean and standard deviation over splits (Salimans et al. 2016).
+IS_MEAN = "is_mean"
+IS_STD = "is_std"
+
+#: Improved precision and recall (Kynkäänniemi et al. 2019).
+PRECISION = "precision"
+RECALL = "recall"
+#: Density and coverage (Naeem et al. 2020).
+DENSITY = "density"
+COVERAGE = "coverage"
+
+#: Reconstruction error of an autoencoder, in [0, 1] pixel units.
+MSE = "mse"
+L2 = "l2"
+PSNR = "psnr"
+
+#: Suffixes for the bounds of a bootstrap confidence interval, e.g. ``FID + CI_LOW_SUFFIX``.
+CI_LOW_SUFFIX = "_ci_low"
+CI_HIGH_SUFFIX = "_ci_high"
