@@ -1,0 +1,61 @@
+"""Atomic checkpoints: keep-last-K, RNG round trip, corrupt files refused with a clear message."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from genlab.errors import GenlabError
+from genlab.training.checkpoint import (
+    capture_rng_state,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+
+
+def test_keeps_the_newest_k_and_leaves_no_temporary_files(tmp_path):
+    for step in range(1, 6):
+        save_checkpoint({"step": step, "weights": torch.ones(3) * step}, tmp_path, step, keep=2)
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000004.pt", "step-00000005.pt"]
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+    state = load_checkpoint(tmp_path)
+    assert state["step"] == 5
+    torch.testing.assert_close(state["weights"], torch.full((3,), 5.0))
+
+
+def test_rng_states_round_trip_through_a_weights_only_load(tmp_path):
+    random.seed(1), np.random.seed(2), torch.manual_seed(3)  # noqa: NPY002
+    save_checkpoint({"rng": capture_rng_state()}, tmp_path, 1)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())  # noqa: NPY002
+    restore_rng_state(load_checkpoint(tmp_path)["rng"])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected  # noqa: NPY002
+
+
+def test_truncated_checkpoint_is_refused_clearly(tmp_path):
+    path = save_checkpoint({"step": 1, "w": torch.randn(1000)}, tmp_path, 1)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(GenlabError, match="truncated, corrupt"):
+        load_checkpoint(path)
+
+
+class Payload:
+    """A class a malicious checkpoint could make torch.load instantiate."""
+
+
+def test_pickled_code_is_refused(tmp_path):
+    path = tmp_path / "checkpoints" / "step-00000001.pt"
+    path.parent.mkdir()
+    torch.save({"format": "genlab-checkpoint-1", "object": Payload()}, path)
+    with pytest.raises(GenlabError, match="cannot load checkpoint"):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint_says_what_a_run_folder_is(tmp_path):
+    with pytest.raises(GenlabError, match="no checkpoint"):
+        latest_checkpoint(tmp_path)

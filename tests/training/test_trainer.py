@@ -1,0 +1,155 @@
+"""The training loop: run folder contents, exact resume, NaN stop, clipping in place, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genlab.errors import GenlabError, NonFiniteLossError
+from genlab.training.checkpoint import list_checkpoints, load_checkpoint
+from genlab.training.config import resolve_config
+from genlab.training.logging import read_metrics
+from genlab.training.trainer import Trainer
+
+LOSS_KEYS = ("loss_critic", "loss_generator", "wasserstein_estimate", "loss")
+
+
+def tiny(preset: str, out, **options):
+    values = dict(
+        data="digits",
+        steps=6,
+        batch_size=16,
+        hidden=(32, 32),
+        latent_dim=8,
+        log_every=1,
+        sample_every=3,
+        checkpoint_every=3,
+        progress=False,
+        tensorboard=False,
+        out=str(out),
+    )
+    values.update(options)
+    return resolve_config(preset, **values)
+
+
+def losses(run_dir) -> list[dict[str, float]]:
+    return [
+        {k: r[k] for k in LOSS_KEYS if k in r} | {"step": r["step"]} for r in read_metrics(run_dir)
+    ]
+
+
+def test_run_folder_tells_its_story(tmp_path):
+    run_dir = Trainer.start(tiny("wgan-gp", tmp_path / "run")).train()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "wgan-gp"
+    assert config["n_critic"] == 5
+    assert json.loads((run_dir / "model.json").read_text())["arch"] == "mlp"
+    records = read_metrics(run_dir)
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    for key in (
+        "loss_critic",
+        "loss_generator",
+        "wasserstein_estimate",
+        "penalty",
+        "grad_norm_critic",
+        "grad_norm_generator",
+        "time",
+    ):
+        assert key in records[-1]
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == [
+        "step-00000003.png",
+        "step-00000006.png",
+    ]
+    assert [p.name for p in list_checkpoints(run_dir)] == ["step-00000003.pt", "step-00000006.pt"]
+    assert (run_dir / "weights" / "generator.safetensors").is_file()
+
+
+@pytest.mark.parametrize("preset", ["wgan-gp", "wgan", "vae", "sngan"])
+def test_resume_reproduces_the_uninterrupted_losses(tmp_path, preset):
+    whole = Trainer.start(tiny(preset, tmp_path / "whole")).train()
+    half = Trainer.start(tiny(preset, tmp_path / "half", steps=3)).train()
+    Trainer.resume(half, steps=6).train()
+    assert losses(half) == losses(whole)
+    assert len(losses(whole)) == 6
+
+
+def test_resume_continues_from_the_newest_checkpoint_after_extra_logging(tmp_path):
+    # A run killed after step 4 has logged step 4 but its newest checkpoint is step 3:
+    # the log is cut back to step 3 and continues exactly.
+    whole = Trainer.start(tiny("wgan-gp", tmp_path / "whole")).train()
+    config = tiny("wgan-gp", tmp_path / "killed", steps=4, checkpoint_every=3)
+    trainer = Trainer.start(config)
+    trainer.train()
+    (trainer.run_dir / "checkpoints" / "step-00000004.pt").unlink()
+    Trainer.resume(trainer.run_dir, steps=6).train()
+    assert losses(trainer.run_dir) == losses(whole)
+
+
+def test_clipping_bounds_every_critic_weight_during_training(tmp_path):
+    trainer = Trainer.start(tiny("wgan", tmp_path / "run", clip=0.001, steps=3))
+    trainer.train()
+    bound = torch.tensor(0.001)
+    for parameter in trainer.critic.parameters():
+        assert parameter.abs().max() <= bound
+
+
+class _NaNAfter:
+    """An objective whose critic loss turns NaN at a given call."""
+
+    def __init__(self, objective, calls: int) -> None:
+        self.objective, self.calls = objective, calls
+
+    def critic_loss(self, real, fake):
+        self.calls -= 1
+        loss = self.objective.critic_loss(real, fake)
+        return loss * float("nan") if self.calls < 0 else loss
+
+    def generator_loss(self, fake):
+        return self.objective.generator_loss(fake)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
+    trainer = Trainer.start(tiny("wgan-gp", tmp_path / "run", checkpoint_every=2))
+    trainer.objective = _NaNAfter(trainer.objective, calls=5 * 3)  # NaN in step 4
+    with pytest.raises(NonFiniteLossError, match=r"step 4: the critic loss is nan"):
+        trainer.train()
+    checkpoints = list_checkpoints(trainer.run_dir)
+    assert [p.name for p in checkpoints] == ["step-00000002.pt"]
+    assert load_checkpoint(checkpoints[-1])["step"] == 2
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
+    trainer = Trainer.start(tiny("vae", tmp_path / "run", checkpoint_every=100, steps=50))
+    original = trainer._vae_step
+    calls = {"n": 0}
+
+    def interrupted(log):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(log)
+
+    trainer._vae_step = interrupted
+    with pytest.raises(GenlabError, match=r"interrupted at step 4.*--resume"):
+        trainer.train()
+    assert load_checkpoint(trainer.run_dir)["step"] == 4
+
+
+def test_same_seed_same_run(tmp_path):
+    first = Trainer.start(tiny("dcgan", tmp_path / "a", steps=3)).train()
+    second = Trainer.start(tiny("dcgan", tmp_path / "b", steps=3)).train()
+    assert losses(first) == losses(second)
+
+
+def test_starting_into_an_existing_run_is_refused(tmp_path):
+    Trainer.start(tiny("vae", tmp_path / "run", steps=1)).train()
+    with pytest.raises(GenlabError, match="--resume"):
+        Trainer.start(tiny("vae", tmp_path / "run", steps=1))
+
+
+def test_toy_data_trains_an_mlp_on_points(tmp_path):
+    run_dir = Trainer.start(tiny("wgan-gp", tmp_path / "run", data="8gaussians")).train()
+    assert json.loads((run_dir / "model.json").read_text())["data_shape"] == [2]
+    assert (run_dir / "samples" / "step-00000006.png").is_file()
