@@ -459,6 +459,30 @@ def test_archives_match_the_folder(class_folder, tmp_path, kind):
     assert without_subdir.classes == ("top",)
 
 
+@pytest.mark.parametrize("tar_format", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, "long-names"])
+def test_tar_header_variants_read_alike(class_folder, tmp_path, tar_format):
+    """The fast ustar reader and the tarfile fallback (GNU, pax long names) give the same data."""
+    reference = load_image_folder(class_folder)
+    archive_path = tmp_path / "a.tar"
+    prefix = "p" * 120 if tar_format == "long-names" else "top"  # > 100 bytes needs pax headers
+    fmt = tarfile.PAX_FORMAT if tar_format == "long-names" else tar_format
+    with tarfile.open(archive_path, "w", format=fmt) as archive:
+        archive.add(class_folder, arcname=prefix)
+    data = load_image_folder(archive_path, subdir=prefix)
+    assert torch.equal(data.images, reference.images)
+    assert data.labels.tolist() == reference.labels.tolist()
+
+
+def test_truncated_plain_tar_member_is_a_bad_file(class_folder, tmp_path):
+    archive = make_tar(class_folder, tmp_path / "a.tar")
+    with tarfile.open(archive) as handle:
+        last = max(handle.getmembers(), key=lambda member: member.offset_data)
+    archive.write_bytes(archive.read_bytes()[: last.offset_data + last.size // 2])
+    with pytest.warns(SkippedImagesWarning, match="ends .* bytes into this member"):
+        data = load_image_folder(archive, subdir="top", on_error="skip")
+    assert len(data) == 5
+
+
 def test_bad_member_in_archive_names_archive_and_member(class_folder, tmp_path):
     archive = make_zip(class_folder, tmp_path / "a.zip")
     with zipfile.ZipFile(archive, "a") as handle:
