@@ -1,0 +1,235 @@
+"""Registry of feature extractors, and the loop that runs one over images.
+
+A feature extractor is any object with
+
+- ``name: str`` and ``dim: int`` (features per image),
+- ``__call__(images) -> features``: uint8 N×C×H×W tensor in, floating (N, dim) tensor out,
+- ``protocol() -> dict``: everything that changes its output (name, weights SHA-256, resize mode,
+  input size, ...), JSON-serialisable, used in cache keys and stored with feature statistics.
+
+Extractors are registered by name with a factory ``factory(**options) -> extractor``. The built-in
+entries are registered as "module:attribute" strings and imported on first use, so importing this
+registry (for example to list names in the CLI) loads no network code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from tqdm.auto import tqdm
+
+from genlab.data.imageio import check_uint8_images
+from genlab.errors import GenlabError
+
+#: Images per extractor call in `extract_features`.
+DEFAULT_BATCH_SIZE = 256
+
+
+@runtime_checkable
+class FeatureExtractor(Protocol):
+    """What `extract_features` and the evaluation code need from an extractor."""
+
+    name: str
+    dim: int
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def protocol(self) -> dict[str, Any]: ...
+
+
+ExtractorFactory = Callable[..., FeatureExtractor]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: ExtractorFactory | str  # a "module:attribute" string is imported on first use
+    description: str
+
+
+_EXTRACTORS: dict[str, _Entry] = {
+    "pixels": _Entry(
+        "genlab.metrics.features.pixels:PixelExtractor",
+        "raw pixels in [0, 1], optionally area-downsampled to size×size (option: size)",
+    ),
+    "inception": _Entry(
+        "genlab.metrics.features.inception:InceptionExtractor",
+        "2048-D pool3 features of the FID Inception-v3 network (options: weights, device, "
+        "batch_size)",
+    ),
+}
+
+
+def register_extractor(
+    name: str,
+    factory: ExtractorFactory | str,
+    *,
+    description: str,
+    replace: bool = False,
+) -> None:
+    """Register a feature extractor under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        Registry key, as used by `get_extractor` and the CLI.
+    factory : callable or str
+        ``factory(**options) -> extractor``, or a ``"package.module:attribute"`` string naming one,
+        imported only when the extractor is first requested.
+    description : str
+        One line shown by `list_extractors`.
+    replace : bool
+        Allow replacing an existing entry (otherwise a duplicate name is an error).
+    """
+    if not isinstance(name, str) or not name:
+        raise GenlabError(f"extractor name must be a non-empty string, got {name!r}")
+    if name in _EXTRACTORS and not replace:
+        raise GenlabError(
+            f"an extractor named {name!r} is already registered; choose another name or pass "
+            "replace=True"
+        )
+    if isinstance(factory, str) and ":" not in factory:
+        raise GenlabError(
+            f"factory string must look like 'package.module:attribute', got {factory!r}"
+        )
+    if not isinstance(factory, str) and not callable(factory):
+        raise GenlabError(
+            f"factory must be callable or a 'module:attribute' string, got {factory!r}"
+        )
+    _EXTRACTORS[name] = _Entry(factory, description)
+
+
+def list_extractors() -> dict[str, str]:
+    """Registered extractor names and their one-line descriptions, sorted by name."""
+    return {name: _EXTRACTORS[name].description for name in sorted(_EXTRACTORS)}
+
+
+def get_extractor(name: str, **options: Any) -> FeatureExtractor:
+    """Build the extractor registered as ``name`` with keyword ``options``.
+
+    Raises
+    ------
+    GenlabError
+        If no extractor has that name (the message lists the known ones), or an option is not
+        accepted by its factory (the message lists the accepted ones).
+    """
+    entry = _EXTRACTORS.get(name)
+    if entry is None:
+        known = ", ".join(sorted(_EXTRACTORS))
+        raise GenlabError(f"unknown feature extractor {name!r}; known extractors: {known}")
+    factory = _resolve(name, entry.factory)
+    _check_options(name, factory, options)
+    return factory(**options)
+
+
+def extract_features(
+    extractor: FeatureExtractor,
+    images: torch.Tensor | Iterable[Any],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Run ``extractor`` over images in batches and return all features, (N, dim) on the CPU.
+
+    Parameters
+    ----------
+    extractor : FeatureExtractor
+        The extractor to run.
+    images : torch.Tensor or iterable
+        A uint8 N×C×H×W tensor, or an iterable of such batches (for example a data loader).
+        An item that is a tuple or list, like ``(images, labels)`` from a labelled loader, uses
+        its first element. Batches larger than ``batch_size`` are split.
+    batch_size : int
+        Most images handed to the extractor at once.
+    progress : bool
+        Show a tqdm bar counting images, with the rate in images per second.
+
+    Returns
+    -------
+    torch.Tensor
+        Features in the extractor's floating dtype, one row per image, in input order.
+
+    Raises
+    ------
+    GenlabError
+        If there are no images, a batch is not uint8 N×C×H×W, or the extractor returns the wrong
+        shape.
+    """
+    if batch_size < 1:
+        raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+    total = images.shape[0] if isinstance(images, torch.Tensor) else None
+    batches = [images] if isinstance(images, torch.Tensor) else images
+    parts: list[torch.Tensor] = []
+    with tqdm(
+        total=total,
+        unit="img",
+        desc=f"{extractor.name} features",
+        disable=not progress,
+    ) as bar:
+        for item in batches:
+            batch = check_uint8_images(_images_of(item), "image batch")
+            for start in range(0, batch.shape[0], batch_size):
+                chunk = batch[start : start + batch_size]
+                parts.append(_run(extractor, chunk))
+                bar.update(chunk.shape[0])
+    if not parts:
+        raise GenlabError("no images to extract features from; pass at least one image")
+    return torch.cat(parts)
+
+
+def _images_of(item: Any) -> Any:
+    return item[0] if isinstance(item, tuple | list) and item else item
+
+
+def _run(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
+    features = extractor(images)
+    expected = (images.shape[0], extractor.dim)
+    if (
+        not isinstance(features, torch.Tensor)
+        or not features.is_floating_point()
+        or tuple(features.shape) != expected
+    ):
+        shape = tuple(features.shape) if hasattr(features, "shape") else type(features).__name__
+        raise GenlabError(
+            f"extractor {extractor.name!r} returned {getattr(features, 'dtype', '?')} {shape} for "
+            f"{images.shape[0]} images; it must return floating features of shape {expected}"
+        )
+    return features.detach().cpu()
+
+
+def _resolve(name: str, factory: ExtractorFactory | str) -> ExtractorFactory:
+    if not isinstance(factory, str):
+        return factory
+    module_name, _, attribute = factory.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise GenlabError(
+            f"extractor {name!r} could not be loaded from {factory!r} ({exc}); "
+            "check the registration or install what it needs"
+        ) from exc
+
+
+def _check_options(name: str, factory: ExtractorFactory, options: dict[str, Any]) -> None:
+    """Reject misspelt or unknown options before building anything (no silent ignoring)."""
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return  # no introspectable signature (a builtin): the call itself will complain
+    if any(parameter.kind is parameter.VAR_KEYWORD for parameter in parameters):
+        return
+    accepted = [
+        parameter.name
+        for parameter in parameters
+        if parameter.kind in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise GenlabError(
+            f"extractor {name!r} does not accept option(s) {', '.join(unknown)}; "
+            f"it accepts: {', '.join(accepted) or 'no options'}"
+        )
