@@ -77,7 +77,13 @@ class FrozenBatchNorm2d(nn.Module):
 class BasicConv2d(nn.Module):
     """Convolution without bias → frozen batch norm (ε = 0.001) → ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, **conv_options) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        **conv_options: Any,
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, bias=False, **conv_options)
         self.bn = FrozenBatchNorm2d(out_channels)
@@ -308,15 +314,14 @@ class FIDInceptionV3(nn.Module):
 def preprocess_uint8(images: torch.Tensor) -> torch.Tensor:
     """The reference FID input pipeline: uint8 N×C×H×W → float32 N×3×299×299 in [-1, 1).
 
-    Grayscale images are repeated to three channels (the network was trained on RGB), then resized
-    with TF1's bilinear resize to 299×299 and mapped by (x - 128) / 128, as the 2015 graph does.
+    Images are resized with TF1's bilinear resize to 299×299 and mapped by (x - 128) / 128, as the
+    2015 graph does; grayscale images become three identical channels (the network wants RGB).
     """
     check_uint8_images(images)
-    x = images.to(torch.float32)
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    x = tf1_bilinear_resize(x, INPUT_SIZE)
-    return (x - 128.0) / 128.0
+    x = tf1_bilinear_resize(images.to(torch.float32), INPUT_SIZE)
+    x = (x - 128.0) / 128.0
+    # Resizing acts on each channel alone, so a grayscale image is resized once, then repeated.
+    return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 WeightsSpec = str | os.PathLike | inception_weights.InceptionWeights | None
@@ -334,7 +339,14 @@ class InceptionExtractor:
     device
         Where the network runs; features always come back on the CPU.
     batch_size
-        Images per forward pass (memory at 299×299 grows about 40 MB per image on CPU).
+        Images per forward pass; memory grows linearly with it.
+
+    Attributes
+    ----------
+    weights_sha256
+        SHA-256 of the weights' source file (also in `protocol`).
+    has_fc
+        Whether `logits` is available (only with ``pt_inception-2015-12-05-6726825d.pth``).
     """
 
     name = "inception"
@@ -349,17 +361,15 @@ class InceptionExtractor:
     ) -> None:
         if batch_size < 1:
             raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
-        self.weights = _load_weights(weights)
+        loaded = _load_weights(weights)
+        self.weights_sha256 = loaded.sha256
+        self.has_fc = loaded.has_fc
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.network = FIDInceptionV3(include_fc=self.weights.has_fc)
-        self.network.load_state_dict(self.weights.state_dict, strict=True)
+        self.network = FIDInceptionV3(include_fc=loaded.has_fc)
+        self.network.load_state_dict(loaded.state_dict, strict=True)
         # oneDNN's convolutions run faster on NHWC tensors on CPU; CUDA's cuDNN likewise.
         self.network.to(self.device, memory_format=torch.channels_last)
-
-    @property
-    def has_fc(self) -> bool:
-        return self.weights.has_fc
 
     def _batches(self, images: torch.Tensor):
         check_uint8_images(images)
@@ -388,7 +398,7 @@ class InceptionExtractor:
         """Everything that determines the features, for cache keys and reports."""
         return {
             PROTOCOL_EXTRACTOR: self.name,
-            PROTOCOL_WEIGHTS_SHA256: self.weights.sha256,
+            PROTOCOL_WEIGHTS_SHA256: self.weights_sha256,
             PROTOCOL_RESIZE: "tf1-bilinear",
             PROTOCOL_INPUT_SIZE: INPUT_SIZE,
             PROTOCOL_NORMALISATION: "(x - 128) / 128",
