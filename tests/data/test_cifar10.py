@@ -218,6 +218,15 @@ def test_jpeg_damaged_cache_is_rebuilt(fake_jpeg_dir, cache_dir):
     assert torch.equal(again.images, first.images)
 
 
+def test_jpeg_unwritable_cache_warns_and_still_loads(fake_jpeg_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should go")
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(blocker))
+    with pytest.warns(RuntimeWarning, match="could not cache decoded CIFAR-10 JPEGs"):
+        data = load_cifar10_jpeg("test", data_dir=fake_jpeg_dir)
+    assert len(data) == 20
+
+
 def test_jpeg_wrong_layout(tmp_path, cache_dir):
     (tmp_path / "cifar10-jpeg").mkdir()
     write_jpeg_tar(tmp_path / "cifar10-jpeg" / "CIFAR-10-images.tar", 1, ("cat", "dog"))

@@ -216,7 +216,7 @@ def ensure_file(
                 f"original{_from(urls)}"
             )
         return dest
-    where = f"put {dest.name} at {dest} (or point GENLAB_DATA_DIR / --data-dir at a folder with it)"
+    where = f"put {dest.name} at {dest} (or point GENLAB_DATA_DIR at a data folder holding it)"
     if not download:
         raise DataUnavailableError(
             f"{what}: {dest} not found and downloading is off; {where}{_from(urls)}"
