@@ -30,4 +30,5 @@ fi
 export GENLAB_INCEPTION_WEIGHTS="$PWD/$FID_WEIGHTS_DIR/default_1.pt"
 ruff check src tests benchmarks
 ruff format --check src tests benchmarks
-python -m pytest -n 2 -q
+# Two test processes with one thread each: two threads each would oversubscribe the 2 cores.
+OMP_NUM_THREADS=1 python -m pytest -n 2 -q

@@ -28,7 +28,7 @@ def shared_data_dir() -> Path:
     """The folder of local data-set copies (``../shared/data`` in CI)."""
     value = os.environ.get("GENLAB_DATA_DIR")
     if not value:
-        message = "GENLAB_DATA_DIR is not set; point it at the folder holding mnist/ and cifar10-jpeg/"
+        message = "GENLAB_DATA_DIR is not set; point it at the folder with mnist/ and cifar10-jpeg/"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
@@ -46,6 +46,6 @@ def cifar10_jpeg_tar(shared_data_dir: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
+def _seed() -> None:
+    """Every test starts from the same global torch RNG state, whatever ran before it."""
     torch.manual_seed(0)
-    yield

@@ -23,9 +23,8 @@ def check_uint8_images(images: torch.Tensor, what: str = "images") -> torch.Tens
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         dtype = getattr(images, "dtype", "?")
-        raise GenlabError(
-            f"{what} must be a uint8 tensor of shape N×C×H×W with values 0..255, got {dtype} {shape}"
-        )
+        expected = "a uint8 tensor of shape N×C×H×W with values 0..255"
+        raise GenlabError(f"{what} must be {expected}, got {dtype} {shape}")
     if images.shape[1] not in (1, 3):
         raise GenlabError(f"{what} must have 1 or 3 channels, got {images.shape[1]} (N×C×H×W)")
     return images
@@ -119,7 +118,7 @@ def write_npz(path: str | os.PathLike, images: torch.Tensor) -> None:
 
 
 def read_npz(path: str | os.PathLike) -> torch.Tensor:
-    """Read images from an .npz file (key ``images``, or its only array): N×C×H×W or N×H×W×C uint8."""
+    """Read uint8 images (N×C×H×W or N×H×W×C) from .npz: key ``images``, or the only array."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
