@@ -36,7 +36,7 @@ class TrainConfig:
     latent_dim: int = 128
     width: int = 64
     critic_norm: str = "none"
-    hidden: tuple[int, ...] = (512, 512, 512)
+    hidden: tuple[int, ...] = (256, 256, 256)
     # adversarial objective and Lipschitz method
     objective: str = "wasserstein"
     lipschitz: str = "gp"
