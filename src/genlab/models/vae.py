@@ -9,7 +9,6 @@ so a VAE samples like any generator: z ~ N(0, I), x = generate(z).
 from __future__ import annotations
 
 import itertools
-
 import math
 
 import torch
