@@ -425,22 +425,29 @@ def _extract_side(
 def _from_cache(
     store: FeatureCache, entry_keys: dict[str, str], needs: Needs, protocol: dict[str, Any]
 ) -> Extracted | None:
-    """Everything ``needs`` asks from the cache, or None if anything is missing or damaged."""
+    """Everything ``needs`` asks from the cache, or None if anything is missing or damaged.
+
+    Statistics come from a statistics entry or, failing that, from cached features (a KID run
+    leaves features that a later FID-only run can use).
+    """
     features = store.load_array(entry_keys[FEATURES]) if needs.features else None
     logits = store.load_array(entry_keys[LOGITS]) if needs.logits else None
     if (needs.features and features is None) or (needs.logits and logits is None):
         return None
     statistics = None
+    count = None
     if needs.statistics:
-        statistics = (
-            statistics_from_features(features, protocol=protocol)
-            if features is not None
-            else store.load_statistics(entry_keys[STATISTICS])
-        )
+        if features is None:
+            statistics = store.load_statistics(entry_keys[STATISTICS])
         if statistics is None:
-            return None
-    present = [value for value in (features, logits) if value is not None]
-    count = present[0].shape[0] if present else statistics.n
+            kept = features if features is not None else store.load_array(entry_keys[FEATURES])
+            if kept is None:
+                return None
+            statistics = statistics_from_features(kept, protocol=protocol)
+        count = statistics.n
+    for array in (features, logits):
+        if array is not None:
+            count = array.shape[0]
     return Extracted(count=count, statistics=statistics, features=features, logits=logits)
 
 
