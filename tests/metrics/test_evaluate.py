@@ -173,6 +173,28 @@ def test_inception_score_uses_the_extractor_logits(image_sets):
     assert keys.FID not in result
 
 
+class _Classifier(_LogitPixels):
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.logits(images), dim=1)
+
+
+def test_mode_coverage_uses_the_classifier_probabilities(image_sets):
+    from genlab.metrics.modes import MODE_COUNTS, MODES_COVERED, mode_coverage
+
+    path_a, path_b, _, b = image_sets
+    extractor = _Classifier()
+    result = evaluate(
+        str(path_a), str(path_b), metrics="modes", features=extractor, cache=False, progress=False
+    )
+    probabilities = torch.softmax(extractor.logits(b).double(), dim=1)  # softmax in float64
+    expected = mode_coverage(probabilities, num_classes=5)
+    assert result[MODE_COUNTS] == expected[MODE_COUNTS]
+    assert sum(result[MODE_COUNTS]) == N_B
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value, rel=1e-9), key
+    assert 1 <= result[MODES_COVERED] <= 5
+
+
 class _Pool3Network(torch.nn.Module):
     def __init__(self, weight: torch.Tensor | None) -> None:
         super().__init__()

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 # Rows of the table: (result key, label, key of the ± value or None). Imported names would pull
-# torch into `genlab --help`; the strings are checked against genlab.metrics.keys in the tests.
+# torch into `genlab --help`; the strings are checked against genlab.metrics.keys and
+# genlab.metrics.modes in the tests.
 _ROWS = (
     ("fid", "FID", None),
     ("fid_infinity", "FID∞", None),
@@ -24,6 +25,9 @@ _ROWS = (
     ("mse", "MSE", None),
     ("l2", "L2", None),
     ("psnr", "PSNR (dB)", None),
+    ("modes_covered", "Modes", None),
+    ("mode_kl_uniform", "Mode KL", None),
+    ("mode_confidence", "Confidence", None),
 )
 
 
@@ -176,5 +180,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
     # Four decimals, as FIDs are usually quoted; tiny values (a KID std) keep 4 significant digits.
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4g}"

@@ -48,6 +48,7 @@ from genlab.metrics.features.registry import FeatureExtractor, extract_features,
 from genlab.metrics.fid import fid_from_statistics, fid_infinity
 from genlab.metrics.inception_score import inception_score
 from genlab.metrics.kid import kernel_inception_distance
+from genlab.metrics.modes import mode_coverage
 from genlab.metrics.prdc import density_coverage, precision_recall
 from genlab.metrics.reconstruction import reconstruction_error
 from genlab.metrics.sources import RunSource, Source, StatisticsSource, resolve_source
@@ -557,8 +558,8 @@ def _feature_metrics(
     ci: bool,
     ci_resamples: int,
     seed: int,
-) -> dict[str, float]:
-    result: dict[str, float] = {}
+) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     if FID in chosen:
         result[keys.FID] = fid_from_statistics(a.statistics, b.statistics)
         if ci:
@@ -594,7 +595,8 @@ def _feature_metrics(
     if DC in chosen:
         result.update(density_coverage(a.features, b.features, k=DC_K))
     if MODES in chosen:
-        result.update(_mode_metrics(torch.softmax(b.logits.double(), dim=1)))
+        probabilities = torch.softmax(b.logits.double(), dim=1)
+        result.update(mode_coverage(probabilities, num_classes=probabilities.shape[1]))
     return result
 
 
@@ -605,18 +607,6 @@ def kid_subset_size(n_a: int, n_b: int) -> int:
 
 def _interval(key: str, interval: Any) -> dict[str, float]:
     return {key + keys.CI_LOW_SUFFIX: interval.low, key + keys.CI_HIGH_SUFFIX: interval.high}
-
-
-def _mode_metrics(probabilities: torch.Tensor) -> dict[str, float]:
-    try:
-        from genlab.metrics.modes import mode_coverage
-    except ImportError:
-        raise GenlabError(
-            "mode coverage needs genlab.metrics.modes, which this installation lacks; "
-            "update genlab or leave 'modes' out of --metrics"
-        ) from None
-    values = mode_coverage(probabilities)
-    return dict(values._asdict() if hasattr(values, "_asdict") else values)
 
 
 def reconstruction_metrics(
