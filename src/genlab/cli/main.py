@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("genlab.cli.train", "train", "Train a VAE, GAN, WGAN, WGAN-GP or SN-GAN."),
     "sample": ("genlab.cli.sample", "sample", "Generate images from a trained run."),
     "eval": ("genlab.cli.eval", "eval_", "Measure images: FID, KID, IS, precision/recall, ..."),
+    "classifier": ("genlab.cli.classifier", "classifier", "Train or inspect the MNIST classifier."),
     "weights": ("genlab.cli.weights", "weights", "Install and list the FID Inception weights."),
 }
 

@@ -61,6 +61,11 @@ _EXTRACTORS: dict[str, _Entry] = {
         "2048-D pool3 features of the FID Inception-v3 network (options: weights, device, "
         "batch_size)",
     ),
+    "classifier-mnist": _Entry(
+        "genlab.metrics.features.classifier:ClassifierExtractor",
+        "128-D penultimate features of genlab's MNIST classifier, 1×28×28 input (options: "
+        "weights, sha256, rgb, resize, batch_size, device)",
+    ),
 }
 
 
