@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("genlab.cli.eval", "eval_", "Measure images: FID, KID, IS, precision/recall, ..."),
     "classifier": ("genlab.cli.classifier", "classifier", "Train or inspect the MNIST classifier."),
     "weights": ("genlab.cli.weights", "weights", "Install and list the FID Inception weights."),
+    "lipschitz": ("genlab.cli.lipschitz", "lipschitz", "Bound a critic's Lipschitz constant."),
 }
 
 

@@ -64,3 +64,24 @@ def generate(
 ) -> torch.Tensor:
     """All ``n`` samples at once (see `iter_generated`)."""
     return torch.cat(list(iter_generated(source, n, seed=seed, batch_size=batch_size, ema=ema)))
+
+
+def load_critic(source: str | Path) -> tuple[nn.Module, dict, ModelConfig]:
+    """The trained critic of a GAN run (eval mode), its training config dict and model config.
+
+    The critic is rebuilt with the run's Lipschitz method applied first, so a spectrally
+    normalised critic loads its parametrised weights as saved.
+    """
+    from genlab.models.registry import build_critic
+    from genlab.objectives.lipschitz import make_lipschitz_method
+
+    state = load_checkpoint(Path(source))
+    if "critic" not in state["models"]:
+        raise GenlabError(f"{source} is a VAE run: it has no critic to inspect")
+    config, model_config = state["config"], ModelConfig.from_dict(state["model_config"])
+    method = make_lipschitz_method(
+        config["lipschitz"], clip=config["clip"], gp_weight=config["gp_weight"]
+    )
+    critic = method.prepare(build_critic(model_config))
+    critic.load_state_dict(state["models"]["critic"])
+    return critic.eval(), config, model_config
