@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "classifier": ("genlab.cli.classifier", "classifier", "Train or inspect the MNIST classifier."),
     "weights": ("genlab.cli.weights", "weights", "Install and list the FID Inception weights."),
     "lipschitz": ("genlab.cli.lipschitz", "lipschitz", "Bound a critic's Lipschitz constant."),
+    "experiment": ("genlab.cli.experiment", "experiment", "Run one of the lecture's experiments."),
 }
 
 
