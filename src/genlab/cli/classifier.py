@@ -62,7 +62,10 @@ def train(
     out: Path,
     progress: bool,
 ) -> None:
-    """Train on MNIST train, evaluate on MNIST test, write weights + metadata atomically."""
+    """Train on MNIST and print the test accuracy.
+
+    Writes the weights (safetensors) and their JSON metadata next to them, each atomically.
+    """
     path, accuracy = clf.train_classifier(
         data_dir=data_dir,
         epochs=epochs,
@@ -80,7 +83,10 @@ def train(
 
 @classifier.command(name="info")
 def info() -> None:
-    """Show the shipped weights: path, verified SHA-256, test accuracy, reproducing command."""
+    """Show the shipped weights and their verified SHA-256.
+
+    Also prints their test accuracy and the command that reproduces them.
+    """
     path = clf.shipped_weights_path()
     extractor = clf.ClassifierExtractor()  # loads and verifies against the pinned SHA-256
     metadata = clf.read_metadata(path)

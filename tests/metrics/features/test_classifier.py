@@ -165,6 +165,7 @@ def test_other_sizes_are_refused_unless_resize_is_asked_for(extractor, mnist_tes
         ({"rgb": "average"}, "rgb mode"),
         ({"resize": "nearest"}, "resize mode"),
         ({"batch_size": 0}, "batch_size"),
+        ({"sha256": "0" * 64}, "weights=PATH"),
     ],
 )
 def test_invalid_options_are_rejected(options, match):
@@ -204,6 +205,11 @@ def test_missing_or_foreign_weights_files(tmp_path):
         load_classifier(garbage)
     from safetensors.torch import save_file
 
+    # A genlab header over truncated tensor data, loaded without a pinned SHA-256.
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(clf.shipped_weights_path().read_bytes()[:-100])
+    with pytest.raises(GenlabError, match="damaged tensors"):
+        load_classifier(truncated)
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, foreign)
     with pytest.raises(GenlabError, match="not a genlab classifier"):

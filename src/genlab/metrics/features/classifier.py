@@ -1,10 +1,10 @@
 """A small MNIST classifier, shipped trained, and the domain feature extractor built on it.
 
-FID's Inception network was trained on ImageNet photographs; on 28×28 digits its features say
-little about digit identity. A classifier trained on the data set itself gives domain features
-(its penultimate layer, as in the "FID with a domain classifier" practice of e.g. Lucic et al. 2018,
-"Are GANs Created Equal?") and class probabilities for the mode-coverage check
-(`genlab.metrics.modes`).
+FID's Inception features are close to ImageNet class scores (Kynkäänniemi et al. 2023, "The Role
+of ImageNet Classes in Fréchet Inception Distance"), which say little about handwritten digits. A
+classifier trained on the data set itself gives domain features instead (its penultimate layer, to
+use with FID, KID or PRDC in place of Inception's pool3) and class probabilities for the
+mode-coverage check (`genlab.metrics.modes`).
 
 Network (`MNISTClassifier`, rebuilt from a `ClassifierConfig` stored in the weights file):
 per stage a 3×3 convolution ('same' padding, no bias) → batch norm → 2×2 max pool → ReLU, for
@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
@@ -239,7 +240,7 @@ def metadata_path_for(weights_path: str | os.PathLike) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
-def _safetensors_metadata(data: bytes, name: str) -> dict[str, str]:
+def _safetensors_metadata(data: bytes, name: str) -> dict[str, Any]:
     # safetensors layout: an 8-byte little-endian header length, then a JSON header whose
     # "__metadata__" entry holds the str -> str metadata.
     try:
@@ -295,10 +296,11 @@ def load_classifier(
     model = MNISTClassifier(config)
     try:
         model.load_state_dict(load_safetensors_bytes(data), strict=True)
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, SafetensorError) as exc:
         first_line = str(exc).splitlines()[0]
         raise GenlabError(
-            f"{path}: tensors do not match the stored config ({first_line}); retrain the file"
+            f"{path}: damaged tensors, or tensors that do not match the stored config "
+            f"({first_line}); retrain the file with `genlab classifier train`"
         ) from None
     model.requires_grad_(False)
     model.eval()
@@ -352,7 +354,8 @@ class ClassifierExtractor:
         ``None`` uses the shipped weights, verified against `CLASSIFIER_MNIST_SHA256`; a path
         loads that file (e.g. from `train_classifier`), verified against ``sha256`` if given.
     sha256
-        Expected SHA-256 of ``weights`` (ignored for the shipped file, which is always pinned).
+        Expected SHA-256 of a ``weights`` file (the shipped file is always checked against its
+        pinned value, so passing ``sha256`` without ``weights`` is an error).
     rgb, resize
         Handling of 3-channel input and of sizes other than 28×28; see the module docstring.
     batch_size
@@ -381,6 +384,11 @@ class ClassifierExtractor:
         if resize not in RESIZE_MODES:
             raise GenlabError(f"unknown resize mode {resize!r}; use one of {RESIZE_MODES}")
         if weights is None:
+            if sha256 is not None:
+                raise GenlabError(
+                    "sha256 checks a weights file you pass; the shipped weights are always "
+                    "checked against their pinned SHA-256, so pass weights=PATH with sha256"
+                )
             weights, sha256 = shipped_weights_path(), CLASSIFIER_MNIST_SHA256
         self.weights_path = Path(weights)
         self.network, self.sha256 = load_classifier(weights, sha256=sha256)
