@@ -359,3 +359,41 @@ def test_interpolates_and_vector_outputs():
     assert 0 < bound <= spectral_product_bound(critic, x)[0]
     with pytest.raises(GenlabError, match="one score per point"):
         max_gradient_norm(nn.Linear(2, 3), x)
+
+
+@pytest.mark.parametrize(
+    ("layer", "input_shape"),
+    [
+        pytest.param(nn.AvgPool2d(2), (2, 4, 4), id="avgpool2"),
+        pytest.param(nn.AvgPool1d(3), (1, 9), id="avgpool1d-3"),
+    ],
+)
+def test_non_overlapping_average_pooling_constant_is_exact(layer, input_shape):
+    expected = _sigma_max(_unrolled_matrix(layer, input_shape))
+    bound, _ = spectral_product_bound(layer, torch.randn(1, *input_shape, dtype=torch.float64))
+    assert bound == pytest.approx(expected, rel=1e-12)
+
+
+def test_batch_norm_in_eval_mode_is_a_diagonal_scale():
+    torch.manual_seed(7)
+    norm = nn.BatchNorm1d(5).double()
+    with torch.no_grad():
+        norm.running_var.uniform_(0.2, 3.0)
+        norm.weight.uniform_(-2.0, 2.0)
+    norm.eval()
+    expected = _sigma_max(_unrolled_matrix(norm, (5,)))
+    bound, _ = spectral_product_bound(norm, torch.randn(2, 5, dtype=torch.float64))
+    assert bound == pytest.approx(expected, rel=1e-12)
+
+
+def test_max_pooling_bound_and_overlap_rejection():
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 1)
+    ).double()
+    x = torch.randn(64, 1, 4, 4, dtype=torch.float64)
+    upper, layers = spectral_product_bound(net, x)
+    assert [layer.spectral_norm for layer in layers][1] == 1.0
+    assert pair_ratio_lower_bound(net, x, x.flip(0)) <= upper
+    overlapping = nn.Sequential(nn.MaxPool2d(3, stride=1), nn.Flatten())
+    with pytest.raises(GenlabError, match="overlapping"):
+        spectral_product_bound(overlapping, torch.randn(1, 1, 5, 5))

@@ -449,18 +449,20 @@ def atom_lipschitz_constant(link: ChainLink, *, iterations: int = 500, seed: int
 
 
 def _pooling_constant(module: nn.Module) -> float:
-    kernel = _as_tuple(module.kernel_size)
-    stride = _as_tuple(module.stride if module.stride is not None else module.kernel_size)
-    stride = stride * len(kernel) if len(stride) == 1 else stride
-    kernel = kernel * len(stride) if len(kernel) == 1 else kernel
+    dims = 1 if isinstance(module, (nn.MaxPool1d, nn.AvgPool1d)) else 2
+    kernel = _per_dimension(module.kernel_size, dims)
+    stride = _per_dimension(module.stride or module.kernel_size, dims)
     overlapping = any(s < k for s, k in zip(stride, kernel, strict=True))
-    if overlapping or (isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)) and module.dilation != 1):
+    dilated = isinstance(module, (nn.MaxPool1d, nn.MaxPool2d)) and any(
+        d != 1 for d in _per_dimension(module.dilation, dims)
+    )
+    if overlapping or dilated:
         raise GenlabError(
-            f"{type(module).__name__} with overlapping windows (kernel {kernel}, stride {stride}) "
-            "is not supported by the layer product bound"
+            f"{type(module).__name__} with overlapping or dilated windows (kernel {kernel}, "
+            f"stride {stride}) is not supported by the layer product bound"
         )
     if isinstance(module, (nn.AvgPool1d, nn.AvgPool2d)):
-        if any(_as_tuple(module.padding)):
+        if any(_per_dimension(module.padding, dims)):
             raise GenlabError("average pooling with padding is not supported by the bound")
         return 1.0 / math.sqrt(math.prod(kernel))
     return 1.0
@@ -475,8 +477,9 @@ def _batch_norm_constant(module: nn.Module) -> float:
     return scale.max().item()
 
 
-def _as_tuple(value: Any) -> tuple[int, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+def _per_dimension(value: Any, dims: int) -> tuple[int, ...]:
+    """A pooling size given as an int or a tuple, as one entry per spatial dimension."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
 
 
 @dataclass(frozen=True)

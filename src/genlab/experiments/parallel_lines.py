@@ -301,7 +301,7 @@ def gradient_curves(config: ParallelLinesConfig) -> dict[str, Any]:
     WGAN -E f(G(z)), whose gradient -E ∂f/∂x_1 stays near the critic's slope (≈ 1).
     """
     gan, wgan = MinimaxGAN(), Wasserstein()
-    none, penalty = LipschitzMethod(), GradientPenalty(weight=config.gp_weight)
+    unconstrained, penalty = LipschitzMethod(), GradientPenalty(weight=config.gp_weight)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed + 100)
         generator = LineGenerator(1.0)
@@ -323,7 +323,9 @@ def gradient_curves(config: ParallelLinesConfig) -> dict[str, Any]:
                 )
                 curves["wgan"].append(_theta_gradient(wgan, critic, generator, z))
             if step < config.discriminator_steps:
-                _critic_step(discriminator, d_optimiser, gan, none, generator, config.batch_size)
+                _critic_step(
+                    discriminator, d_optimiser, gan, unconstrained, generator, config.batch_size
+                )
                 _critic_step(critic, c_optimiser, wgan, penalty, generator, config.batch_size)
         curves["profile"] = _profiles(discriminator, critic)
     return curves
