@@ -122,7 +122,7 @@ def interpolate_gradient_lower_bound(
     i = torch.randint(len(x), (num,), generator=generator)
     j = torch.randint(len(y), (num,), generator=generator)
     t = torch.rand((num,) + (1,) * (x.ndim - 1), generator=generator, dtype=x.dtype)
-    return max_gradient_norm(f, t * x[i] + (1 - t) * y[j])
+    return max_gradient_norm(f, t.to(x.device) * x[i] + (1 - t.to(x.device)) * y[j])
 
 
 def ascent_gradient_lower_bound(
@@ -156,7 +156,7 @@ def ascent_gradient_lower_bound(
             if direction is not None:
                 scale = direction.flatten(1).norm(dim=1).clamp_min(1e-30)
                 x = x + step_size * direction / scale.view(-1, *([1] * (x.ndim - 1)))
-            x = x + noise * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+            x = x + noise * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     return best
 
 
@@ -348,7 +348,7 @@ def layer_spectral_norm(
     forward, adjoint = _conv_operator(layer, input_shape)
     generator = torch.Generator().manual_seed(seed)
     v = torch.randn((1, *input_shape), generator=generator, dtype=torch.float64)
-    v = v / v.norm()
+    v = (v / v.norm()).to(layer.weight.device)
     sigma = 0.0
     with torch.no_grad():
         for _ in range(iterations):
@@ -397,7 +397,8 @@ def _conv_operator(
     def forward(x: torch.Tensor) -> torch.Tensor:
         return conv(x, weight, None, groups=groups, **geometry)
 
-    out_spatial = forward(torch.zeros((1, *input_shape), dtype=torch.float64)).shape[2:]
+    probe = torch.zeros((1, *input_shape), dtype=torch.float64, device=weight.device)
+    out_spatial = forward(probe).shape[2:]
     output_padding = tuple(
         size - ((out - 1) * s - 2 * p + d * (k - 1) + 1)
         for size, out, s, p, d, k in zip(
