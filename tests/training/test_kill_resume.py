@@ -37,7 +37,6 @@ CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
     import torch
-    import genlab.training.checkpoint as checkpoint
     from genlab.training.config import resolve_config
     from genlab.training.trainer import Trainer
 
@@ -64,8 +63,9 @@ CHILD = textwrap.dedent(
         if moment == "after-save" and calls["save"] == target and str(dst).endswith(".pt"):
             die()
 
-    checkpoint.torch.save = save
-    checkpoint.os.replace = replace
+    # Patched process-wide: this child process does nothing but train.
+    torch.save = save
+    os.replace = replace
     Trainer.start(resolve_config("wgan-gp", out=out, **options)).train()
     """
 )

@@ -20,12 +20,10 @@ JPEG tar
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import pickle
 import tarfile
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -38,6 +36,7 @@ from genlab.data.dirs import resolve_cache_dir, resolve_data_dir
 from genlab.data.download import cached_sha256, ensure_file
 from genlab.data.folder import load_image_folder
 from genlab.errors import DataUnavailableError, GenlabError
+from genlab.fileio import atomic_write
 
 try:  # numpy >= 2 keeps the array internals here; 1.x under numpy.core
     from numpy._core import multiarray as _multiarray
@@ -256,15 +255,9 @@ def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
 
 def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
     """Write atomically (temporary file, fsync, rename); a failure only costs speed later."""
-    temp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(path) as handle:
             np.savez(handle, images=images, labels=labels)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
     except OSError as exc:
         warnings.warn(
             f"could not cache decoded CIFAR-10 JPEGs at {path} ({exc}); the next load decodes "
@@ -272,10 +265,6 @@ def _write_cache(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
             RuntimeWarning,
             stacklevel=3,
         )
-    finally:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                Path(temp).unlink()
 
 
 def _decode_jpeg_split(tar: Path, split: str, limit: int | None) -> ImageDataset:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from PIL import Image
 
 from genlab.errors import GenlabError
+from genlab.fileio import atomic_write_bytes
 
 
 def check_uint8_images(images: torch.Tensor, what: str = "images") -> torch.Tensor:
@@ -61,22 +61,6 @@ def _to_pil(image: torch.Tensor) -> Image.Image:
     if array.shape[0] == 1:
         return Image.fromarray(array[0], mode="L")
     return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode="RGB")
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_png(path: str | os.PathLike, image: torch.Tensor) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genlab.data.imageio import atomic_write_bytes
 from genlab.errors import ChecksumError, GenlabError
+from genlab.fileio import atomic_write_bytes
 from genlab.metrics.validation import ArrayLike, as_feature_tensor, check_same_dim
 
 #: Tag hashed with the content; bump it if the file layout changes so old files are refused.

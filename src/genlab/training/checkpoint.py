@@ -8,10 +8,8 @@ previous checkpoint intact; older ones are deleted only after the new one is in 
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 import torch
 
 from genlab.errors import GenlabError
+from genlab.fileio import atomic_write
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "genlab-checkpoint-1"
@@ -48,32 +47,11 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return checkpoints[-1]
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(state: dict[str, Any], run_dir: Path, step: int, *, keep: int = 3) -> Path:
     """Write ``state`` as the checkpoint of ``step`` atomically; keep the newest ``keep``."""
     path = checkpoint_path(run_dir, step)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with atomic_write(path) as handle:
+        torch.save({"format": FORMAT, **state}, handle)
     for old in list_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

@@ -9,7 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from genlab.data.imageio import atomic_write_bytes
+from genlab.fileio import atomic_write_bytes
 
 METRICS_FILE = "metrics.jsonl"
 

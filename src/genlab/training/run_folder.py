@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from genlab.data.imageio import atomic_write_bytes
+from genlab.fileio import atomic_write_bytes
 
 DEFAULT_ROOT = Path("runs")
 _NUMBERED = re.compile(r"^(\d{5})-")

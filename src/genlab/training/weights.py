@@ -7,15 +7,14 @@ to *use* the model, in a format that cannot run code when loaded.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from genlab.errors import GenlabError
+from genlab.fileio import atomic_write_bytes
 from genlab.training.run_folder import write_json
 
 if TYPE_CHECKING:
@@ -25,16 +24,9 @@ WEIGHTS_DIR = "weights"
 
 
 def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-        save_file(contiguous, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {k: json.dumps(v) for k, v in meta.items()}
+    atomic_write_bytes(path, save(contiguous, metadata=metadata))
 
 
 def export_weights(trainer: Trainer) -> Path:

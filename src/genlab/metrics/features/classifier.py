@@ -48,8 +48,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from tqdm.auto import tqdm
 
-from genlab.data.imageio import atomic_write_bytes, check_uint8_images, uint8_to_signed
+from genlab.data.imageio import check_uint8_images, uint8_to_signed
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError, NonFiniteLossError
+from genlab.fileio import atomic_write_bytes
 from genlab.metrics.features.inception import (
     PROTOCOL_EXTRACTOR,
     PROTOCOL_INPUT_SIZE,

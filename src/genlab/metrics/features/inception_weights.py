@@ -21,7 +21,6 @@ import hashlib
 import os
 import pickle
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import NamedTuple
@@ -33,8 +32,8 @@ from safetensors.torch import save as save_safetensors
 
 from genlab.data.dirs import resolve_cache_dir
 from genlab.data.download import cached_sha256, download_file
-from genlab.data.imageio import atomic_write_bytes
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError
+from genlab.fileio import atomic_write, atomic_write_bytes
 
 PTH_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 PTH_URL = (
@@ -291,16 +290,8 @@ def _load_converted(path: Path) -> InceptionWeights:
 
 
 def _atomic_copy(source: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, dest)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    with atomic_write(dest) as out, open(source, "rb") as src:
+        shutil.copyfileobj(src, out, length=1 << 20)
 
 
 def import_weights(path: str | os.PathLike) -> Path:
