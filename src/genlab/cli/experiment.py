@@ -10,16 +10,27 @@ def experiment() -> None:
     """Run one of the lecture's experiments and write its numbers (JSON) and figure (PNG)."""
 
 
+def _common_options(name: str, quick_help: str):
+    """--out (default runs/experiments/NAME), --seed and --quick, shared by every experiment."""
+
+    def decorate(command):
+        command = click.option("--quick", is_flag=True, help=quick_help)(command)
+        command = click.option(
+            "--seed", type=int, default=0, show_default=True, help="Random seed."
+        )(command)
+        return click.option(
+            "--out",
+            type=click.Path(file_okay=False),
+            default=f"runs/experiments/{name}",
+            show_default=True,
+            help="Folder for the JSON of numbers, the figure and any training runs.",
+        )(command)
+
+    return decorate
+
+
 @experiment.command("parallel-lines")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default="runs/experiments/parallel-lines",
-    show_default=True,
-    help="Folder for parallel_lines.json and parallel_lines.png.",
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--quick", is_flag=True, help="Short settings (seconds instead of a minute).")
+@_common_options("parallel-lines", "Short settings (seconds instead of a minute).")
 def parallel_lines(out: str, seed: int, quick: bool) -> None:
     """KL, JS and W1 between the parallel lines P_0 and P_θ, and GAN vs WGAN training of θ.
 
@@ -37,16 +48,8 @@ def parallel_lines(out: str, seed: int, quick: bool) -> None:
 
 
 @experiment.command("toy")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default="runs/experiments/toy",
-    show_default=True,
-    help="Folder for toy.json, toy.png and the nine training runs.",
-)
+@_common_options("toy", "100 steps and one data set: a smoke run.")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Generator steps per run.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--quick", is_flag=True, help="100 steps and one data set: a smoke run.")
 def toy(out: str, steps: int, seed: int, quick: bool) -> None:
     """GAN, WGAN (clipping) and WGAN-GP on 8 Gaussians, 25 Gaussians and the swiss roll.
 
@@ -69,16 +72,8 @@ def toy(out: str, steps: int, seed: int, quick: bool) -> None:
 
 
 @experiment.command("clipping")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False),
-    default="runs/experiments/clipping",
-    show_default=True,
-    help="Folder for clipping.json and clipping.png.",
-)
+@_common_options("clipping", "200 steps and one data set: a smoke run.")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Critic steps per fit.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--quick", is_flag=True, help="200 steps and one data set: a smoke run.")
 def clipping(out: str, steps: int, seed: int, quick: bool) -> None:
     """Weight clipping (c = 0.001, 0.01, 0.1) against gradient penalty and spectral norm.
 
