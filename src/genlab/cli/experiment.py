@@ -49,7 +49,7 @@ def parallel_lines(out: str, seed: int, quick: bool) -> None:
 
 @experiment.command("toy")
 @_common_options("toy", "100 steps and one data set: a smoke run.")
-@click.option("--steps", type=int, default=1000, show_default=True, help="Generator steps per run.")
+@click.option("--steps", type=int, default=2000, show_default=True, help="Generator steps per run.")
 def toy(out: str, steps: int, seed: int, quick: bool) -> None:
     """GAN, WGAN (clipping) and WGAN-GP on 8 Gaussians, 25 Gaussians and the swiss roll.
 
