@@ -8,8 +8,10 @@ skip there for want of data.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,3 +51,32 @@ def cifar10_jpeg_tar(shared_data_dir: Path) -> Path:
 def _seed() -> None:
     """Every test starts from the same global torch RNG state, whatever ran before it."""
     torch.manual_seed(0)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One array library and floating dtype that a function under test claims to accept.
+
+    Calling it converts array-like values to a fresh array of that library and dtype, so float32
+    backends see the values rounded to float32 (references should use the converted values).
+    """
+
+    name: str  # "numpy" or "torch"
+    dtype: str  # "float32" or "float64"
+
+    def __call__(self, values) -> np.ndarray | torch.Tensor:
+        array = np.array(values, dtype=self.dtype)
+        return torch.from_numpy(array) if self.name == "torch" else array
+
+    def with_dtype(self, dtype: str) -> Backend:
+        """The same library with another dtype."""
+        return replace(self, dtype=dtype)
+
+
+BACKENDS = [Backend(name, dtype) for name in ("numpy", "torch") for dtype in ("float32", "float64")]
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda backend: f"{backend.name}-{backend.dtype}")
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each of numpy/torch × float32/float64, for functions that accept all four."""
+    return request.param

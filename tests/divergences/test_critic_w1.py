@@ -6,13 +6,6 @@ from torch import nn
 from genlab.divergences.critic import critic_wasserstein, estimate_w1, fit_critic
 from genlab.errors import GenlabError
 
-BACKENDS = [
-    pytest.param("numpy", np.float32, id="numpy-float32"),
-    pytest.param("numpy", np.float64, id="numpy-float64"),
-    pytest.param("torch", torch.float32, id="torch-float32"),
-    pytest.param("torch", torch.float64, id="torch-float64"),
-]
-
 COV = np.array([[1.0, 0.5], [0.5, 0.8]])
 SHIFT = np.array([1.2, 0.9])  # W_1(N(0, Σ), N(-v, Σ)) = ‖v‖ = 1.5 for equal covariances
 
@@ -33,10 +26,6 @@ def shifted_gaussians():
     return p, q
 
 
-def _as(backend, dtype, array):
-    return torch.as_tensor(array, dtype=dtype) if backend == "torch" else array.astype(dtype)
-
-
 class _LinearCritic(nn.Module):
     """f(x) = ⟨x, u⟩ with ‖u‖ = 1: 1-Lipschitz, and optimal for a pure translation."""
 
@@ -48,12 +37,11 @@ class _LinearCritic(nn.Module):
         return x @ self.direction
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
 def test_critic_wasserstein_of_a_linear_critic_is_the_projected_mean_gap(
-    backend, dtype, shifted_gaussians
+    backend, shifted_gaussians
 ):
     p, q = shifted_gaussians
-    p_in, q_in = _as(backend, dtype, p), _as(backend, dtype, q)
+    p_in, q_in = backend(p), backend(q)
     u = SHIFT / np.linalg.norm(SHIFT)
     p64, q64 = np.asarray(p_in, dtype=np.float64), np.asarray(q_in, dtype=np.float64)
     expected = (p64 @ u).mean() - (q64 @ u).mean()

@@ -2,37 +2,23 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import entropy
 
 from genlab.divergences.discrete import js_divergence, kl_divergence
 from genlab.errors import GenlabError
 
-BACKENDS = [
-    pytest.param("numpy", np.float32, id="numpy-float32"),
-    pytest.param("numpy", np.float64, id="numpy-float64"),
-    pytest.param("torch", torch.float32, id="torch-float32"),
-    pytest.param("torch", torch.float64, id="torch-float64"),
-]
-
-
-def _as(backend, dtype, array):
-    array = np.asarray(array)
-    return torch.as_tensor(array, dtype=dtype) if backend == "torch" else array.astype(dtype)
-
 
 def _random_histograms(rng, shape):
     return rng.random(shape) * 10
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_kl_matches_scipy_entropy_on_random_histograms(backend, dtype):
+def test_kl_matches_scipy_entropy_on_random_histograms(backend):
     rng = np.random.default_rng(1)
     for _ in range(5):
         p, q = _random_histograms(rng, 12), _random_histograms(rng, 12)
         # scipy reference on the same (possibly float32-rounded) values.
-        p_in, q_in = _as(backend, dtype, p), _as(backend, dtype, q)
+        p_in, q_in = backend(p), backend(q)
         p64 = np.asarray(p_in, dtype=np.float64)
         q64 = np.asarray(q_in, dtype=np.float64)
         expected = entropy(p64, q64)
@@ -42,13 +28,12 @@ def test_kl_matches_scipy_entropy_on_random_histograms(backend, dtype):
         )
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_js_matches_squared_scipy_jensenshannon(backend, dtype):
+def test_js_matches_squared_scipy_jensenshannon(backend):
     rng = np.random.default_rng(2)
     for _ in range(5):
         p, q = _random_histograms(rng, 9), _random_histograms(rng, 9)
         p[rng.integers(9)] = 0.0  # a zero bin in one of them exercises 0 log 0
-        p_in, q_in = _as(backend, dtype, p), _as(backend, dtype, q)
+        p_in, q_in = backend(p), backend(q)
         p64 = np.asarray(p_in, dtype=np.float64)
         q64 = np.asarray(q_in, dtype=np.float64)
         assert js_divergence(p_in, q_in) == pytest.approx(jensenshannon(p64, q64) ** 2, rel=1e-10)
@@ -57,11 +42,10 @@ def test_js_matches_squared_scipy_jensenshannon(backend, dtype):
         )
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_vectorised_over_leading_axes_and_other_axis(backend, dtype):
+def test_vectorised_over_leading_axes_and_other_axis(backend):
     rng = np.random.default_rng(3)
     p, q = _random_histograms(rng, (4, 3, 7)), _random_histograms(rng, (4, 3, 7))
-    p_in, q_in = _as(backend, dtype, p), _as(backend, dtype, q)
+    p_in, q_in = backend(p), backend(q)
     p64, q64 = np.asarray(p_in, dtype=np.float64), np.asarray(q_in, dtype=np.float64)
     kl = kl_divergence(p_in, q_in)
     js = js_divergence(p_in, q_in)
@@ -75,10 +59,9 @@ def test_vectorised_over_leading_axes_and_other_axis(backend, dtype):
     assert kl_axis0[1, 5] == pytest.approx(entropy(p64[:, 1, 5], q64[:, 1, 5]), rel=1e-12)
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_kl_is_infinite_exactly_where_p_charges_a_bin_q_misses(backend, dtype):
-    p = _as(backend, dtype, [0.2, 0.3, 0.0, 0.5, 0.0])
-    q = _as(backend, dtype, [0.1, 0.0, 0.4, 0.0, 0.5])
+def test_kl_is_infinite_exactly_where_p_charges_a_bin_q_misses(backend):
+    p = backend([0.2, 0.3, 0.0, 0.5, 0.0])
+    q = backend([0.1, 0.0, 0.4, 0.0, 0.5])
     value, support = kl_divergence(p, q, return_support=True)
     assert value == math.inf
     np.testing.assert_array_equal(support, [1, 3])
@@ -87,7 +70,7 @@ def test_kl_is_infinite_exactly_where_p_charges_a_bin_q_misses(backend, dtype):
     assert value_rev == math.inf
     np.testing.assert_array_equal(support_rev, [2, 4])
     # Q covering P's support (even with extra mass elsewhere) gives a finite value.
-    q_cover = _as(backend, dtype, [0.1, 0.1, 0.4, 0.2, 0.2])
+    q_cover = backend([0.1, 0.1, 0.4, 0.2, 0.2])
     finite, empty = kl_divergence(p, q_cover, return_support=True)
     assert math.isfinite(finite)
     assert empty.size == 0
@@ -102,21 +85,19 @@ def test_kl_support_indices_in_batched_histograms():
     assert [idx.tolist() for idx in support] == [[1], [1]]
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_disjoint_supports_give_js_log2_exactly(backend, dtype):
+def test_disjoint_supports_give_js_log2_exactly(backend):
     rng = np.random.default_rng(4)
     p = np.concatenate([rng.random(6), np.zeros(5)])
     q = np.concatenate([np.zeros(6), rng.random(5)])
-    p_in, q_in = _as(backend, dtype, p), _as(backend, dtype, q)
+    p_in, q_in = backend(p), backend(q)
     assert abs(js_divergence(p_in, q_in) - math.log(2)) < 1e-12
     assert abs(js_divergence(p_in, q_in, base=2) - 1.0) < 1e-12
     assert kl_divergence(p_in, q_in) == math.inf
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_identical_histograms_give_zero_and_js_is_bounded(backend, dtype):
+def test_identical_histograms_give_zero_and_js_is_bounded(backend):
     rng = np.random.default_rng(5)
-    p = _as(backend, dtype, rng.random(20))
+    p = backend(rng.random(20))
     assert kl_divergence(p, p) == 0.0
     assert js_divergence(p, p) == 0.0
     for _ in range(20):

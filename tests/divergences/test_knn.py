@@ -1,23 +1,11 @@
 import numpy as np
 import pytest
-import torch
 
 from genlab.divergences.knn import knn_kl_divergence
 from genlab.errors import GenlabError
 
-BACKENDS = [
-    pytest.param("numpy", np.float32, id="numpy-float32"),
-    pytest.param("numpy", np.float64, id="numpy-float64"),
-    pytest.param("torch", torch.float32, id="torch-float32"),
-    pytest.param("torch", torch.float64, id="torch-float64"),
-]
-
 MEAN_P, COV_P = np.zeros(2), np.array([[1.0, 0.3], [0.3, 0.5]])
 MEAN_Q, COV_Q = np.array([1.0, -0.5]), np.array([[2.0, -0.4], [-0.4, 1.5]])
-
-
-def _as(backend, dtype, array):
-    return torch.as_tensor(array, dtype=dtype) if backend == "torch" else array.astype(dtype)
 
 
 def _gaussian_kl(mean_p, cov_p, mean_q, cov_q):
@@ -31,13 +19,12 @@ def _gaussian_kl(mean_p, cov_p, mean_q, cov_q):
 # Measured over 20 seeds at n = m = 5000: error mean +0.003, sd 0.026, max 0.052 for k = 1;
 # mean +0.007, sd 0.016, max 0.036 for k = 5 (true value 0.732 nats).
 @pytest.mark.parametrize(("k", "tolerance"), [(1, 0.1), (5, 0.06)])
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_knn_kl_of_two_gaussians_matches_closed_form(backend, dtype, k, tolerance):
+def test_knn_kl_of_two_gaussians_matches_closed_form(backend, k, tolerance):
     rng = np.random.default_rng(7)
     x = rng.multivariate_normal(MEAN_P, COV_P, size=5000)
     y = rng.multivariate_normal(MEAN_Q, COV_Q, size=5000)
     true = _gaussian_kl(MEAN_P, COV_P, MEAN_Q, COV_Q)
-    estimate = knn_kl_divergence(_as(backend, dtype, x), _as(backend, dtype, y), k=k)
+    estimate = knn_kl_divergence(backend(x), backend(y), k=k)
     assert abs(estimate - true) < tolerance
 
 

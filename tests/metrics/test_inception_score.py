@@ -6,18 +6,9 @@ import numpy as np
 import pytest
 import scipy.special
 import scipy.stats
-import torch
 
 from genlab.errors import GenlabError
 from genlab.metrics.inception_score import inception_score
-
-
-def _backend(values: np.ndarray, backend: str, dtype: str):
-    values = values.astype(dtype)
-    return values if backend == "numpy" else torch.from_numpy(values)
-
-
-BACKENDS = [("numpy", "float64"), ("numpy", "float32"), ("torch", "float64"), ("torch", "float32")]
 
 
 def _scipy_inception_score(logits: np.ndarray, splits: int) -> tuple[float, float]:
@@ -32,11 +23,10 @@ def _scipy_inception_score(logits: np.ndarray, splits: int) -> tuple[float, floa
     return float(np.mean(scores)), float(np.std(scores))
 
 
-@pytest.mark.parametrize(("backend", "dtype"), BACKENDS)
-def test_matches_scipy_entropy_on_random_logits(backend, dtype):
-    logits = np.random.default_rng(0).normal(scale=3.0, size=(103, 20)).astype(dtype)
+def test_matches_scipy_entropy_on_random_logits(backend):
+    logits = np.random.default_rng(0).normal(scale=3.0, size=(103, 20)).astype(backend.dtype)
     expected_mean, expected_std = _scipy_inception_score(logits, splits=10)
-    mean, std = inception_score(_backend(logits, backend, dtype), splits=10)
+    mean, std = inception_score(backend(logits), splits=10)
     assert mean == pytest.approx(expected_mean, rel=1e-10)
     assert std == pytest.approx(expected_std, rel=1e-8)
 
