@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -120,21 +122,25 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
     assert load_checkpoint(checkpoints[-1])["step"] == 2
 
 
-def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
-    trainer = Trainer.start(tiny("vae", tmp_path / "run", checkpoint_every=100, steps=50))
-    original = trainer._vae_step
+def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path):
+    whole = Trainer.start(tiny("wgan-gp", tmp_path / "whole")).train()
+    trainer = Trainer.start(tiny("wgan-gp", tmp_path / "run", checkpoint_every=100))
+    original = trainer._gan_step
     calls = {"n": 0}
 
-    def interrupted(log):
+    def step_with_ctrl_c(log):
         calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
+        if calls["n"] == 4:  # Ctrl-C arrives in the middle of step 4
+            os.kill(os.getpid(), signal.SIGINT)
         return original(log)
 
-    trainer._vae_step = interrupted
+    trainer._gan_step = step_with_ctrl_c
     with pytest.raises(GenlabError, match=r"interrupted at step 4.*--resume"):
         trainer.train()
     assert load_checkpoint(trainer.run_dir)["step"] == 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    Trainer.resume(trainer.run_dir).train()
+    assert losses(trainer.run_dir) == losses(whole)
 
 
 def test_same_seed_same_run(tmp_path):

@@ -8,8 +8,12 @@ GAN: the objective supplies losses, the Lipschitz method its hooks.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +76,29 @@ def seed_everything(seed: int, *, deterministic: bool) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.benchmark = False
+
+
+@contextlib.contextmanager
+def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Turn the first SIGINT into a flag the loop checks between steps; restore the handler after.
+
+    Outside the main thread signal handlers cannot be installed, so Ctrl-C behaves as usual there.
+    """
+    received = []
+
+    def handler(signum, frame) -> None:
+        if received:  # a second Ctrl-C: the user does not want to wait for the step to end
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _make_optimizer(config: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
@@ -292,7 +319,11 @@ class Trainer:
         return self.config.minutes is not None and self.elapsed >= 60.0 * self.config.minutes
 
     def train(self) -> Path:
-        """Run until ``config.steps``; returns the run folder. Ctrl-C saves and stops cleanly."""
+        """Run until ``config.steps``; returns the run folder.
+
+        Ctrl-C stops at the end of the step in progress, so the checkpoint it saves is an exact
+        step boundary and resuming reproduces an uninterrupted run; a second Ctrl-C aborts at once.
+        """
         config = self.config
         logger = RunLogger(
             self.run_dir,
@@ -304,29 +335,35 @@ class Trainer:
         step_fn = self._vae_step if config.kind == "vae" else self._gan_step
         started = time.perf_counter() - self.elapsed
         try:
-            while self.step < config.steps and not self._out_of_time():
-                log = (self.step + 1) % config.log_every == 0 or self.step + 1 == config.steps
-                values = step_fn(log)
-                self.step += 1
-                self.elapsed = time.perf_counter() - started
-                if log:
-                    logger.log(self.step, {**values, "time": self.elapsed})
-                last = self.step == config.steps or self._out_of_time()
-                if self.step % config.sample_every == 0 or last:
-                    save_samples(self.run_dir, self.step, self.sample_fixed(), self.stream)
-                if self.step % config.checkpoint_every == 0 and self.step < config.steps:
-                    self.save_checkpoint()
-                logger.advance()
-            self.save_checkpoint()
-        except KeyboardInterrupt:
-            self.save_checkpoint()
+            with _deferred_interrupt() as interrupted:
+                while self.step < config.steps and not self._out_of_time():
+                    log = (self.step + 1) % config.log_every == 0 or self.step + 1 == config.steps
+                    values = step_fn(log)
+                    self.step += 1
+                    self.elapsed = time.perf_counter() - started
+                    if log:
+                        logger.log(self.step, {**values, "time": self.elapsed})
+                    if interrupted():
+                        self.save_checkpoint()
+                        raise GenlabError(
+                            f"interrupted at step {self.step}; checkpoint saved — continue with "
+                            f"genlab train --resume {self.run_dir}"
+                        )
+                    self._on_schedule(logger)
+                self.save_checkpoint()
+        finally:
             logger.close()
-            raise GenlabError(
-                f"interrupted at step {self.step}; checkpoint saved — continue with "
-                f"genlab train --resume {self.run_dir}"
-            ) from None
-        logger.close()
         return self.run_dir
+
+    def _on_schedule(self, logger: RunLogger) -> None:
+        """Sample grids and checkpoints due after the step just finished."""
+        config = self.config
+        last = self.step == config.steps or self._out_of_time()
+        if self.step % config.sample_every == 0 or last:
+            save_samples(self.run_dir, self.step, self.sample_fixed(), self.stream)
+        if self.step % config.checkpoint_every == 0 and self.step < config.steps:
+            self.save_checkpoint()
+        logger.advance()
 
 
 def load_run_config(run_dir: Path) -> tuple[TrainConfig, ModelConfig]:
