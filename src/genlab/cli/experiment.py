@@ -74,7 +74,13 @@ def toy(out: str, steps: int, seed: int, quick: bool) -> None:
 @experiment.command("clipping")
 @_common_options("clipping", "200 steps and one data set: a smoke run.")
 @click.option("--steps", type=int, default=1000, show_default=True, help="Critic steps per fit.")
-def clipping(out: str, steps: int, seed: int, quick: bool) -> None:
+@click.option("--mnist", is_flag=True, help="Also fit critics on flattened MNIST images (short).")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Folder of data sets, for --mnist."
+)
+def clipping(
+    out: str, steps: int, seed: int, quick: bool, mnist: bool, data_dir: str | None
+) -> None:
     """Weight clipping (c = 0.001, 0.01, 0.1) against gradient penalty and spectral norm.
 
     For a critic trained to optimality on each toy set: its W1 estimate beside the exact W1, lower
@@ -82,7 +88,7 @@ def clipping(out: str, steps: int, seed: int, quick: bool) -> None:
     """
     from genlab.experiments.clipping import DATASETS, run_clipping_experiment
 
-    datasets = DATASETS[:1] if quick else DATASETS
+    datasets = (DATASETS[:1] if quick else DATASETS) + (("mnist",) if mnist else ())
     steps = 200 if quick else steps
     click.echo(
         f"{'data':<12} {'method':<17} {'exact W1':>9} {'estimate':>10} {'L lower':>9} "
@@ -96,5 +102,7 @@ def clipping(out: str, steps: int, seed: int, quick: bool) -> None:
             f"{row.certified_w1_lower_bound:>9.4f}"
         )
 
-    run_clipping_experiment(out, steps=steps, seed=seed, datasets=datasets, progress=show)
+    run_clipping_experiment(
+        out, steps=steps, seed=seed, datasets=datasets, data_dir=data_dir, progress=show
+    )
     click.echo(f"wrote {out}/clipping.json and {out}/clipping.png")
