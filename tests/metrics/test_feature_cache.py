@@ -231,6 +231,17 @@ def test_a_change_of_count_extractor_or_source_misses_the_cache(two_sets, tmp_pa
     assert extractor.images_seen == 2 * change.get("n", 120)
 
 
+def test_two_spellings_of_one_source_share_entries(tmp_path):
+    cache = FeatureCache(tmp_path / "cache")
+    common = dict(metrics="fid", n=200, cache=cache, progress=False)
+    first = evaluate("digits", "digits:train", features=CountingPixels(), **common)
+    extractor = CountingPixels()
+    again = evaluate("digits:train", "digits", features=extractor, **common)
+    assert extractor.images_seen == 0
+    assert again[keys.FID] == first[keys.FID]
+    assert again["protocol"]["source_a"]["spec"] == "digits:train"
+
+
 def test_cache_lives_under_the_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path / "c"))
     assert FeatureCache().root == tmp_path / "c" / "features"

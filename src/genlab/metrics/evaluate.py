@@ -243,9 +243,12 @@ def evaluate(
     if needs_a.anything or needs_b.anything:
         extractor = build_extractor(features, device=device, extractor_options=extractor_options)
         _check_extractor(chosen, extractor)
-    identities = {"a": _identity(a), "b": _identity(b) if _uses_images_of(b, chosen) else None}
-    extracted_a = _extract_side(a, identities["a"], extractor, needs_a, store, batch_size, progress)
-    extracted_b = _extract_side(b, identities["b"], extractor, needs_b, store, batch_size, progress)
+    # Identities hash files (checkpoints, .npz), so each is computed once, for keys and protocol.
+    identity_a = a.identity()
+    identity_b = b.identity() if _uses_images_of(b, chosen) else None
+    extracted_a = _extract_side(a, identity_a, extractor, needs_a, store, batch_size, progress)
+    extracted_b = _extract_side(b, identity_b, extractor, needs_b, store, batch_size, progress)
+    identities = {"a": _with_spec(a, identity_a), "b": _with_spec(b, identity_b)}
     result: dict[str, Any] = {}
     if _FEATURE_METRICS & set(chosen):
         result.update(
@@ -284,7 +287,7 @@ def compute_statistics(
     extractor = build_extractor(features, device=device, extractor_options=extractor_options)
     extracted = _extract_side(
         resolved,
-        _identity(resolved),
+        resolved.identity(),
         extractor,
         Needs(statistics=True),
         _as_cache(cache),
@@ -342,8 +345,12 @@ def _uses_images_of(source: Source, chosen: tuple[str, ...]) -> bool:
     return bool(_FEATURE_METRICS & set(chosen)) or not isinstance(source, RunSource)
 
 
-def _identity(source: Source | None) -> dict[str, Any] | None:
-    return None if source is None else {"spec": source.spec, **source.identity()}
+def _with_spec(source: Source, identity: dict[str, Any] | None) -> dict[str, Any]:
+    """The identity for the protocol, with the spec as typed.
+
+    The spec is never part of a cache key: ``mnist`` and ``mnist:train`` are the same data.
+    """
+    return {"spec": source.spec, **(identity or {})}
 
 
 def _check_servable(
@@ -680,7 +687,7 @@ def _protocol(
         PROTOCOL_FEATURES: extractor.protocol() if extractor is not None else None,
         PROTOCOL_REFERENCE: a.describe(),
         PROTOCOL_SOURCE_A: identities["a"],
-        PROTOCOL_SOURCE_B: identities["b"] or {"spec": b.spec},
+        PROTOCOL_SOURCE_B: identities["b"],
         PROTOCOL_N_A: n_a,
         PROTOCOL_N_B: n_b,
         PROTOCOL_METRICS: list(chosen),
