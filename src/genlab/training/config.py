@@ -25,7 +25,7 @@ class TrainConfig:
     data: str = "digits"
     data_dir: str | None = None
     limit: int | None = None
-    steps: int = 2000
+    steps: int = 1000
     minutes: float | None = None  # wall-clock budget: stop early once this much time has passed
     batch_size: int = 64
     seed: int = 0
