@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -356,3 +358,14 @@ def test_generated_images_of_a_run_are_evaluated(vae_run):
     assert first[keys.FID] != other_seed[keys.FID]
     with pytest.raises(GenlabError, match="--n"):
         evaluate("digits", str(vae_run), **common)
+
+
+def test_inception_score_with_pool3_only_weights_is_a_clear_error(image_sets):
+    from genlab.metrics.features.inception_weights import WEIGHTS_ENV
+
+    weights = os.environ.get(WEIGHTS_ENV, "")
+    if not weights.endswith("default_1.pt"):
+        pytest.skip(f"{WEIGHTS_ENV} does not point at the pool3-only default_1.pt")
+    path_a, path_b, _, _ = image_sets
+    with pytest.raises(GenlabError, match="genlab weights import"):
+        evaluate(str(path_a), str(path_b), metrics="fid,is", cache=False, progress=False)
