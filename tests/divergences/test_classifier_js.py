@@ -2,21 +2,11 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy import integrate, stats
 
 from genlab.divergences.classifier import classifier_js_lower_bound
 from genlab.divergences.discrete import js_divergence
 from genlab.errors import GenlabError
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny networks run far faster on one thread, above all on a busy machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def _gaussian_shift_js(shift):

@@ -10,14 +10,6 @@ COV = np.array([[1.0, 0.5], [0.5, 0.8]])
 SHIFT = np.array([1.2, 0.9])  # W_1(N(0, Σ), N(-v, Σ)) = ‖v‖ = 1.5 for equal covariances
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def shifted_gaussians():
     rng = np.random.default_rng(0)

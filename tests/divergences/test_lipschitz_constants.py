@@ -29,14 +29,6 @@ from genlab.errors import GenlabError
 from genlab.models.mlp import MLPCritic
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _unrolled_matrix(layer, input_shape):
     """The layer's linear part (bias removed) as an explicit matrix: columns are basis images."""
     size = math.prod(input_shape)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from genlab.data.download import sha256_file
 from genlab.data.imageio import write_image_folder, write_npz
 from genlab.data.registry import load_dataset
 from genlab.errors import GenlabError
@@ -18,7 +19,6 @@ from genlab.metrics.sources import (
     NpzSource,
     RunSource,
     StatisticsSource,
-    file_sha256,
     resolve_source,
 )
 from genlab.metrics.statistics import statistics_from_features
@@ -54,7 +54,7 @@ def test_npz_source_yields_the_stored_images_in_order(tmp_path):
     source = resolve_source(str(tmp_path / "x.npz"), n=7)
     assert isinstance(source, NpzSource)
     torch.testing.assert_close(_collect(source, 3), images[:7])
-    assert source.identity()["sha256"] == file_sha256(tmp_path / "x.npz")
+    assert source.identity()["sha256"] == sha256_file(tmp_path / "x.npz")
 
 
 @pytest.mark.parametrize("archive", [False, True])
@@ -147,7 +147,7 @@ def test_checkpoint_file_and_run_identity(gan_run):
     from_folder = resolve_source(str(gan_run), n=8, seed=1)
     assert isinstance(from_file, RunSource)
     assert from_file.identity() == from_folder.identity()
-    assert from_file.identity()["checkpoint_sha256"] == file_sha256(checkpoint)
+    assert from_file.identity()["checkpoint_sha256"] == sha256_file(checkpoint)
     assert resolve_source(str(gan_run), n=8, seed=2).identity() != from_folder.identity()
     assert resolve_source(str(gan_run), n=9, seed=1).identity() != from_folder.identity()
     assert not from_file.is_vae

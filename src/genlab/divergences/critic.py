@@ -29,6 +29,7 @@ from genlab.errors import GenlabError
 from genlab.models.mlp import MLPCritic
 from genlab.objectives.adversarial import Wasserstein, wasserstein_estimate
 from genlab.objectives.lipschitz import LipschitzMethod, make_lipschitz_method
+from genlab.objectives.step import critic_step
 
 
 @dataclass(frozen=True)
@@ -157,16 +158,8 @@ def fit_critic(
         for _ in range(steps):
             real = p_tensor[torch.randint(len(p_tensor), (batch_size,))]
             fake = q_tensor[torch.randint(len(q_tensor), (batch_size,))]
-            real_scores, fake_scores = critic(real), critic(fake)
-            loss = objective.critic_loss(real_scores, fake_scores)
-            penalty = method.penalty(critic, real, fake)
-            if penalty is not None:
-                loss = loss + penalty
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            method.after_critic_step(critic)
-            history.append(wasserstein_estimate(real_scores, fake_scores).item())
+            update = critic_step(critic, optimiser, objective, method, real, fake)
+            history.append(wasserstein_estimate(update.real_scores, update.fake_scores).item())
     critic.eval()
     estimate = critic_wasserstein(critic, p_points, q_points)
     return CriticFit(critic=critic, estimate=estimate, history=tuple(history), method=method.name)

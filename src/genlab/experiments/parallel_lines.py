@@ -44,6 +44,7 @@ from genlab.objectives.adversarial import (
     Wasserstein,
 )
 from genlab.objectives.lipschitz import GradientPenalty, LipschitzMethod
+from genlab.objectives.step import critic_step
 
 JSON_NAME = "parallel_lines.json"
 FIGURE_NAME = "parallel_lines.png"
@@ -220,14 +221,7 @@ def _critic_step(
     real = torch.stack([torch.zeros(batch_size), torch.rand(batch_size)], dim=1)
     with torch.no_grad():
         fake = generator(torch.rand(batch_size))
-    loss = objective.critic_loss(critic(real), critic(fake))
-    penalty = method.penalty(critic, real, fake)
-    if penalty is not None:
-        loss = loss + penalty
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
-    method.after_critic_step(critic)
+    critic_step(critic, optimiser, objective, method, real, fake)
 
 
 def train_theta(

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from genlab.data.base import ImageDataset
+from genlab.data.download import cached_sha256
 from genlab.data.folder import ImageFolder
 from genlab.data.imageio import check_uint8_images, read_npz
 from genlab.data.registry import list_datasets, load_dataset
@@ -54,7 +55,6 @@ KIND = "kind"
 COUNT = "n"
 
 #: Bytes read at a time when hashing files.
-_HASH_BLOCK = 1 << 20
 
 #: Suffixes of checkpoint files a run source accepts.
 _CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -219,15 +219,6 @@ def _listing_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 hex digest of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class NpzSource(Source):
     """uint8 images in an .npz file (`genlab.data.imageio.read_npz`); the first ``n``."""
 
@@ -244,7 +235,7 @@ class NpzSource(Source):
         return images if self.n is None else images[: self.n]
 
     def identity(self) -> dict[str, Any]:
-        return {KIND: self.kind, "sha256": file_sha256(self.path), COUNT: self.count}
+        return {KIND: self.kind, "sha256": cached_sha256(self.path), COUNT: self.count}
 
     @property
     def count(self) -> int:
@@ -308,7 +299,7 @@ class RunSource(Source):
     def identity(self) -> dict[str, Any]:
         return {
             KIND: self.kind,
-            "checkpoint_sha256": file_sha256(self.checkpoint),
+            "checkpoint_sha256": cached_sha256(self.checkpoint),
             COUNT: self.count,
             "seed": self.seed,
             "ema": self.ema,
@@ -358,7 +349,7 @@ class StatisticsSource(Source):
         return FeatureStatistics.load(self.path)
 
     def identity(self) -> dict[str, Any]:
-        return {KIND: self.kind, "sha256": file_sha256(self.path)}
+        return {KIND: self.kind, "sha256": cached_sha256(self.path)}
 
     @property
     def count(self) -> int:

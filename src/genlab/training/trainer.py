@@ -27,6 +27,7 @@ from genlab.models.registry import ModelConfig, build_critic, build_generator, b
 from genlab.objectives.adversarial import make_adversarial_objective, wasserstein_estimate
 from genlab.objectives.elbo import ELBO
 from genlab.objectives.lipschitz import make_lipschitz_method
+from genlab.objectives.step import critic_step
 from genlab.training import checkpoint as ckpt
 from genlab.training.config import TrainConfig
 from genlab.training.ema import GeneratorEMA
@@ -250,25 +251,23 @@ class Trainer:
             real = self.stream.next()
             with torch.no_grad():
                 fake = generator(torch.randn(batch, latent, device=self.device))
-            real_scores, fake_scores = critic(real), critic(fake)
-            loss_critic = self.objective.critic_loss(real_scores, fake_scores)
-            penalty = self.lipschitz.penalty(critic, real, fake)
-            if penalty is not None:
-                loss_critic = loss_critic + penalty
-            self._check_finite("the critic loss", loss_critic)
-            self.optimizers["critic"].zero_grad(set_to_none=True)
-            loss_critic.backward()
-            self.optimizers["critic"].step()
-            self.lipschitz.after_critic_step(critic)
+            update = critic_step(
+                critic, self.optimizers["critic"], self.objective, self.lipschitz, real, fake
+            )
+            # Checked after the update: a non-finite loss stops the run before the weights it
+            # spoiled can reach a checkpoint (save_checkpoint also refuses non-finite weights).
+            self._check_finite("the critic loss", update.loss)
         values = {}
         if log:
             values = {
-                "loss_critic": loss_critic.item(),
-                "wasserstein_estimate": wasserstein_estimate(real_scores, fake_scores).item(),
+                "loss_critic": update.loss.item(),
+                "wasserstein_estimate": wasserstein_estimate(
+                    update.real_scores, update.fake_scores
+                ).item(),
                 "grad_norm_critic": _grad_norm(critic),
             }
-            if penalty is not None:
-                values["penalty"] = penalty.item()
+            if update.penalty is not None:
+                values["penalty"] = update.penalty.item()
         # The critic's weights get no gradient from the generator's loss.
         critic.requires_grad_(False)
         fake_scores = critic(generator(torch.randn(batch, latent, device=self.device)))
