@@ -74,6 +74,22 @@ def _preset_help() -> str:
 @click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
 @click.option("--log-every", type=int, help="Steps between metric records.")
 @click.option(
+    "--eval-every",
+    type=int,
+    help="Steps between evaluations of N samples against held-out images, logged as "
+    "FEATURES/METRIC in metrics.jsonl (0: off).  [default: 0]",
+)
+@click.option("--eval-n", type=int, help="Samples per evaluation.  [default: 2000]")
+@click.option(
+    "--eval-metrics",
+    help="Comma-separated metrics of `genlab eval`, e.g. fid,kid,pr.  [default: fid]",
+)
+@click.option(
+    "--eval-features",
+    help="Extractor (default: classifier-mnist for MNIST, cheap; else inception).",
+)
+@click.option("--eval-reference", help="Reference images (default: the data set's test split).")
+@click.option(
     "--deterministic", is_flag=True, default=None, help="Use deterministic algorithms only."
 )
 @click.option("--device", help="torch device, e.g. cuda.  [default: cpu]")

@@ -419,6 +419,8 @@ def _extract_side(
         kind: cache_key(kind=kind, source_identity=identity, extractor_protocol=protocol)
         for kind in (FEATURES, LOGITS, STATISTICS)
     }
+    if not source.cacheable:
+        store = None
     found = _from_cache(store, entry_keys, needs, protocol) if store is not None else None
     if found is not None:
         return found

@@ -79,6 +79,8 @@ class Source(ABC):
     kind: str = ""
     #: Whether `batches` yields images; only a statistics file does not.
     has_images: bool = True
+    #: Whether extracted features may go to the on-disk cache (not for one-off in-memory images).
+    cacheable: bool = True
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
@@ -236,6 +238,32 @@ class NpzSource(Source):
 
     def identity(self) -> dict[str, Any]:
         return {KIND: self.kind, "sha256": cached_sha256(self.path), COUNT: self.count}
+
+    @property
+    def count(self) -> int:
+        return int(self._images.shape[0])
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        return _slices(self._images, batch_size)
+
+
+class ImagesSource(Source):
+    """uint8 images already in memory, e.g. samples drawn during training; never cached.
+
+    Its identity is the SHA-256 of the image bytes, so results stay comparable, but one-off
+    samples would only fill the cache, so `cacheable` is False.
+    """
+
+    kind = "images"
+    cacheable = False
+
+    def __init__(self, spec: str, images: torch.Tensor) -> None:
+        super().__init__(spec)
+        self._images = check_uint8_images(images, spec)
+
+    def identity(self) -> dict[str, Any]:
+        digest = hashlib.sha256(self._images.contiguous().numpy().tobytes()).hexdigest()
+        return {KIND: self.kind, "sha256": digest, COUNT: self.count}
 
     @property
     def count(self) -> int:

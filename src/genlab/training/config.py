@@ -59,6 +59,12 @@ class TrainConfig:
     checkpoint_every: int = 500
     log_every: int = 10
     keep_checkpoints: int = 3
+    # evaluation during training (genlab.training.periodic_eval); 0 disables
+    eval_every: int = 0
+    eval_n: int = 2000
+    eval_metrics: str = "fid"
+    eval_features: str | None = None  # None: classifier-mnist for MNIST, else inception
+    eval_reference: str | None = None  # None: the data set's test split
     tensorboard: bool = True
     progress: bool = True
 
@@ -72,6 +78,12 @@ class TrainConfig:
         for name in ("steps", "batch_size", "n_critic", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise GenlabError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.eval_every < 0:
+            raise GenlabError(
+                f"--eval-every must be 0 (off) or a number of steps, got {self.eval_every}"
+            )
+        if self.eval_n < 2:
+            raise GenlabError(f"--eval-n must be at least 2 samples, got {self.eval_n}")
         if not 0.0 <= self.ema < 1.0:
             raise GenlabError(f"--ema is a decay in [0, 1), got {self.ema}")
 

@@ -32,6 +32,7 @@ from genlab.training import checkpoint as ckpt
 from genlab.training.config import TrainConfig
 from genlab.training.ema import GeneratorEMA
 from genlab.training.logging import RunLogger, truncate_metrics
+from genlab.training.periodic_eval import PeriodicEvaluator
 from genlab.training.run_folder import new_run_dir, read_json, write_json
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
@@ -136,6 +137,7 @@ class Trainer:
             self._build_vae()
         else:
             self._build_gan()
+        self.evaluator = PeriodicEvaluator(config) if config.eval_every else None
 
     # ---------------------------------------------------------------- construction
     def _build_gan(self) -> None:
@@ -298,20 +300,32 @@ class Trainer:
         return values
 
     # ---------------------------------------------------------------- sampling
-    @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        """Samples from the fixed noise batch (EMA generator if any), in [-1, 1] or as points."""
-        z = self.fixed_noise.to(self.device)
+    @contextlib.contextmanager
+    def _sampler(self) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+        """z ↦ samples from the EMA generator if any (else the generator, or the VAE's decoder),
+        in eval mode inside the block, restored after."""
         if self.config.kind == "vae":
-            model, generate = self.vae, self.vae.generate
+            model, sample = self.vae, self.vae.generate
         else:
             model = self.ema.model if self.ema is not None else self.generator
-            generate = model
+            sample = model
         was_training = model.training
         model.eval()
-        samples = generate(z)
-        model.train(was_training)
-        return samples.cpu()
+        try:
+            with torch.no_grad():
+                yield sample
+        finally:
+            model.train(was_training)
+
+    def sample_fixed(self) -> torch.Tensor:
+        """Samples from the fixed noise batch, in [-1, 1] or as points."""
+        with self._sampler() as sample:
+            return sample(self.fixed_noise.to(self.device)).cpu()
+
+    def evaluate_now(self) -> dict[str, float]:
+        """Periodic-evaluation metrics of the current generator (needs ``eval_every``)."""
+        with self._sampler() as sample:
+            return self.evaluator(sample)
 
     # ---------------------------------------------------------------- loop
     def _out_of_time(self) -> bool:
@@ -348,21 +362,33 @@ class Trainer:
                             f"interrupted at step {self.step}; checkpoint saved — continue with "
                             f"genlab train --resume {self.run_dir}"
                         )
-                    self._on_schedule(logger)
+                    # Evaluation time is not training time: the budget and the logged time
+                    # count training only, so evaluating often does not cut a run short.
+                    started += self._on_schedule(logger)
                 self.save_checkpoint()
         finally:
             logger.close()
         return self.run_dir
 
-    def _on_schedule(self, logger: RunLogger) -> None:
-        """Sample grids and checkpoints due after the step just finished."""
+    def _on_schedule(self, logger: RunLogger) -> float:
+        """Sample grids, evaluations and checkpoints due after the step just finished.
+
+        Returns the seconds spent evaluating.
+        """
         config = self.config
         last = self.step == config.steps or self._out_of_time()
         if self.step % config.sample_every == 0 or last:
             save_samples(self.run_dir, self.step, self.sample_fixed(), self.stream)
+        evaluating = 0.0
+        if self.evaluator is not None and (self.step % config.eval_every == 0 or last):
+            began = time.perf_counter()
+            values = self.evaluate_now()
+            evaluating = time.perf_counter() - began
+            logger.log(self.step, {**values, "time": self.elapsed, "eval_seconds": evaluating})
         if self.step % config.checkpoint_every == 0 and self.step < config.steps:
             self.save_checkpoint()
         logger.advance()
+        return evaluating
 
 
 def load_run_config(run_dir: Path) -> tuple[TrainConfig, ModelConfig]:

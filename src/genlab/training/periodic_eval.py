@@ -1,0 +1,105 @@
+"""Evaluation during training: every ``eval_every`` steps, N samples against held-out images.
+
+Each evaluation draws ``eval_n`` samples from the generator (its EMA copy when there is one) with
+the *same* noise every time, so the curve over training shows the model changing, not the noise.
+The reference (by default the data set's test split) is resolved once; its features come from
+the on-disk cache after the first evaluation, the samples' features are never cached.
+
+Values go to the run's ``metrics.jsonl`` under keys ``"<features>/<metric key>"``, e.g.
+``"classifier-mnist/fid"`` or ``"inception/kid_mean"``: the extractor is part of the name because
+a classifier-FID and an Inception FID are different numbers on different scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from genlab.data.imageio import signed_to_uint8
+from genlab.data.registry import list_datasets
+from genlab.errors import GenlabError
+from genlab.metrics.evaluate import build_extractor, evaluate, parse_metrics
+from genlab.metrics.sources import ImagesSource, resolve_source
+from genlab.training.config import TrainConfig
+
+#: Separates the extractor from the metric key in evaluation records.
+EVAL_KEY_SEPARATOR = "/"
+#: Seed of the evaluation noise: the same for every run, so runs see the same z.
+EVAL_NOISE_SEED = 2024
+#: Data sets the shipped MNIST classifier can judge (28×28 grey digits).
+_CLASSIFIER_DATA = ("mnist",)
+_GENERATION_BATCH = 500
+
+
+def eval_key(features: str, metric_key: str) -> str:
+    """The metrics-log key of ``metric_key`` measured with ``features``."""
+    return f"{features}{EVAL_KEY_SEPARATOR}{metric_key}"
+
+
+def split_eval_key(key: str) -> tuple[str, str] | None:
+    """``(features, metric key)`` of an evaluation key, None for any other key (losses, time)."""
+    features, separator, metric_key = key.partition(EVAL_KEY_SEPARATOR)
+    return (features, metric_key) if separator else None
+
+
+def default_eval_features(data: str) -> str:
+    """The cheap domain classifier for MNIST, Inception for everything else."""
+    return "classifier-mnist" if data.partition(":")[0] in _CLASSIFIER_DATA else "inception"
+
+
+def default_eval_reference(data: str) -> str:
+    """The held-out split of a registered data set (``mnist:test``), else the data itself."""
+    name = data.partition(":")[0]
+    return f"{name}:test" if name in list_datasets() and name != "digits" else data
+
+
+class PeriodicEvaluator:
+    """Scores a generator against a fixed reference; built once per run, called on schedule."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        from genlab.training.trainer import is_toy
+
+        if is_toy(config.data):
+            raise GenlabError(
+                f"--eval-every measures images, but {config.data} is a 2-D toy set; "
+                "leave --eval-every out (the scatter plots in samples/ show its progress)"
+            )
+        self.features = config.eval_features or default_eval_features(config.data)
+        self.metrics = parse_metrics(config.eval_metrics)
+        self.n, self.latent_dim = config.eval_n, config.latent_dim
+        self.reference = resolve_source(
+            config.eval_reference or default_eval_reference(config.data),
+            n=config.eval_n,
+            data_dir=config.data_dir,
+        )
+        # Built now, so missing weights fail before the first step rather than mid-run.
+        self.extractor = build_extractor(self.features, device=config.device)
+        self.device = torch.device(config.device)
+
+    @torch.no_grad()
+    def samples(self, sampler: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``eval_n`` uint8 images from ``sampler`` (z ↦ images in [-1, 1]) with the fixed noise."""
+        generator = torch.Generator().manual_seed(EVAL_NOISE_SEED)
+        parts = []
+        for start in range(0, self.n, _GENERATION_BATCH):
+            count = min(_GENERATION_BATCH, self.n - start)
+            z = torch.randn(count, self.latent_dim, generator=generator).to(self.device)
+            parts.append(signed_to_uint8(sampler(z).cpu()))
+        return torch.cat(parts)
+
+    def __call__(self, sampler: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
+        """Metric values of ``sampler``'s samples, under `eval_key` names."""
+        result = evaluate(
+            self.reference,
+            ImagesSource("samples", self.samples(sampler)),
+            metrics=self.metrics,
+            features=self.extractor,
+            progress=False,
+        )
+        # Scalars only: the log is a time series (per-class counts of `modes` stay out).
+        return {
+            eval_key(self.features, key): float(value)
+            for key, value in result.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+        }
