@@ -69,7 +69,7 @@ def test_logged_fid_equals_an_independent_evaluation_of_the_checkpoint(tmp_path,
     logged = eval_records(run_dir)[-1]
     sampler, config = load_sampler(run_dir)
     noise = torch.randn(
-        64, config.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)
+        160, config.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)
     )
     with torch.no_grad():
         images = signed_to_uint8(sampler(noise))
