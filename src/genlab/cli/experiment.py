@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -106,3 +108,79 @@ def clipping(
         out, steps=steps, seed=seed, datasets=datasets, data_dir=data_dir, progress=show
     )
     click.echo(f"wrote {out}/clipping.json and {out}/clipping.png")
+
+
+@experiment.command("compare")
+@_common_options("compare", "Seconds per model, one seed, small samples: a smoke run.")
+@click.option(
+    "--minutes", type=float, default=2.0, show_default=True, help="Training time per run."
+)
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per model.")
+@click.option(
+    "--models",
+    default="all",
+    show_default=True,
+    help="Comma-separated subset of: vae, gan-minimax, gan-ns, wgan-clip-0.01, "
+    "wgan-clip-0.001, wgan-gp, sngan.",
+)
+@click.option("--n", type=int, default=2000, show_default=True, help="Samples, classifier metrics.")
+@click.option(
+    "--inception-n", type=int, default=300, show_default=True, help="Samples, Inception metrics."
+)
+@click.option(
+    "--eval-seconds",
+    type=float,
+    default=15.0,
+    show_default=True,
+    help="Training seconds between classifier-FID evaluations (the curves).",
+)
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of data sets.")
+def compare(
+    out: str,
+    seed: int,
+    quick: bool,
+    minutes: float,
+    seeds: int,
+    models: str,
+    n: int,
+    inception_n: int,
+    eval_seconds: float,
+    data_dir: str | None,
+) -> None:
+    """VAE, GAN (minimax, non-saturating), WGAN (clip 0.01, 0.001), WGAN-GP and SN-GAN on MNIST.
+
+    Each model trains for the same minutes on the same networks, for several seeds, and is
+    evaluated with FID (Inception and classifier), KID, precision/recall, density/coverage,
+    digits covered and, for the VAE, reconstruction error. Rerunning with the same --out keeps
+    finished runs and resumes an interrupted one.
+    """
+    from genlab.experiments.compare import MODELS, CompareSettings, run_compare
+
+    chosen = tuple(MODELS) if models == "all" else tuple(m.strip() for m in models.split(","))
+    settings = CompareSettings(
+        minutes=minutes,
+        seeds=tuple(range(seed, seed + seeds)),
+        models=chosen,
+        n=n,
+        inception_n=inception_n,
+        eval_seconds=eval_seconds,
+        data_dir=data_dir,
+    )
+    if quick:
+        settings = CompareSettings(
+            minutes=0.05,
+            seeds=(seed,),
+            models=chosen,
+            n=200,
+            inception_n=16,
+            eval_seconds=1.0,
+            eval_n=200,
+            limit=1000,
+            data_dir=data_dir,
+            ci_resamples=20,
+        )
+    run_compare(out, settings, progress=click.echo)
+    click.echo((Path(out) / "compare.md").read_text())
+    for name in ("compare.json", "compare.md", "grids.png", "fid_vs_time.png"):
+        click.echo(f"wrote {Path(out) / name}")
+    click.echo(f"wrote {Path(out) / 'wasserstein_vs_fid.png'}")

@@ -1,0 +1,389 @@
+"""The lecture's models compared on MNIST under the same wall-clock budget.
+
+Seven models — the VAE, the minimax GAN, the non-saturating GAN, WGAN with weight clipping at the
+paper's c = 0.01 and at the lecture's c = 0.001, WGAN-GP and SN-GAN — each with its paper's loss
+and optimiser (the `genlab.training.config.PRESETS`) on the same DCGAN-style networks, are trained
+for the same minutes of training time, for several seeds. Each run is evaluated during training
+(classifier-FID every ``eval_seconds`` of training time, for the metric-vs-time curves) and at the
+end:
+
+- classifier features (the shipped MNIST classifier, d = 128, N = ``n``): FID and KID with
+  bootstrap 95 % intervals, precision/recall (k = 3), density/coverage (k = 5), digits covered;
+- Inception features (d = 2048, N = ``inception_n``): FID and KID. FID at N below d is biased
+  upwards; every model has the same N, so the ranking is fair, the absolute values are not
+  comparable with published ones (those use N = 50 000);
+- for the VAE: reconstruction error on held-out digits.
+
+Across seeds, each metric is reported as the mean with a 95 % Student-t interval.
+
+The WGAN paper (Arjovsky et al. 2017, §4.2, figures 3–4) claims the critic's estimate
+E_P f − E_Q f tracks sample quality. `wasserstein_fid_correlation` measures it: the Spearman rank
+correlation, over the evaluations of a run, between the critic's estimate (averaged over the
+logged steps since the previous evaluation) and the classifier-FID.
+
+Runs that finished are kept: calling the comparison again with the same folder skips them, and an
+interrupted run resumes from its checkpoint with the time it had already used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from genlab.errors import GenlabError
+from genlab.fileio import atomic_write_bytes
+from genlab.metrics import keys
+from genlab.metrics.evaluate import PROTOCOL, evaluate
+from genlab.training.config import resolve_config
+from genlab.training.logging import read_metrics
+from genlab.training.periodic_eval import eval_key
+from genlab.training.trainer import Trainer
+
+
+@dataclass(frozen=True)
+class Model:
+    """One contestant: a label for tables, a preset and overrides of it."""
+
+    label: str
+    preset: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+MODELS: dict[str, Model] = {
+    "vae": Model("VAE", "vae"),
+    "gan-minimax": Model("GAN (minimax)", "gan"),
+    "gan-ns": Model("GAN (non-saturating)", "dcgan"),
+    "wgan-clip-0.01": Model("WGAN, clip 0.01", "wgan", {"clip": 0.01}),
+    "wgan-clip-0.001": Model("WGAN, clip 0.001", "wgan", {"clip": 0.001}),
+    "wgan-gp": Model("WGAN-GP", "wgan-gp"),
+    "sngan": Model("SN-GAN", "sngan"),
+}
+#: The models whose critic estimates a Wasserstein distance, for the correlation.
+WASSERSTEIN_MODELS = ("wgan-clip-0.01", "wgan-clip-0.001", "wgan-gp")
+
+#: The networks every model shares; width 32 keeps a CPU step short.
+NETWORKS = {"arch": "dcgan", "width": 32}
+DATA = "mnist"
+REFERENCE = "mnist:test"
+CLASSIFIER = "classifier-mnist"
+INCEPTION = "inception"
+EVALUATIONS_DIR = "evaluations"
+DONE_MARK = "done"
+
+# Column key -> (header, source evaluation, key in it); the order of the results table.
+COLUMNS: dict[str, tuple[str, str, str]] = {
+    "fid_inception": ("FID (Inception)", INCEPTION, keys.FID),
+    "kid_inception": ("KID×10³ (Inception)", INCEPTION, keys.KID_MEAN),
+    "fid_classifier": ("classifier-FID", CLASSIFIER, keys.FID),
+    "kid_classifier": ("classifier-KID", CLASSIFIER, keys.KID_MEAN),
+    "precision": ("precision", CLASSIFIER, keys.PRECISION),
+    "recall": ("recall", CLASSIFIER, keys.RECALL),
+    "density": ("density", CLASSIFIER, keys.DENSITY),
+    "coverage": ("coverage", CLASSIFIER, keys.COVERAGE),
+    "modes": ("digits covered", CLASSIFIER, "modes_covered"),
+    "recon_mse": ("recon. MSE", "reconstruction", keys.MSE),
+}
+# Shown ×1000 so that the table has no columns of zeros.
+_SCALED = {"kid_inception": 1e3}
+
+
+@dataclass
+class CompareSettings:
+    """Everything that shapes a comparison; written beside the results."""
+
+    minutes: float = 2.0
+    seeds: tuple[int, ...] = (0, 1, 2)
+    models: tuple[str, ...] = tuple(MODELS)
+    n: int = 2000
+    inception_n: int = 300
+    eval_seconds: float = 15.0
+    eval_n: int = 1000
+    limit: int | None = None
+    data_dir: str | None = None
+    ci_resamples: int = 100
+
+    def __post_init__(self) -> None:
+        self.seeds, self.models = tuple(self.seeds), tuple(self.models)
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown:
+            raise GenlabError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+        if not self.seeds or not self.models:
+            raise GenlabError("the comparison needs at least one model and one seed")
+        if self.minutes <= 0:
+            raise GenlabError(f"--minutes must be positive, got {self.minutes}")
+
+
+# --- Running --------------------------------------------------------------------------------
+
+
+def run_name(model: str, seed: int) -> str:
+    return f"{model}-seed{seed}"
+
+
+def train_config(model: str, seed: int, settings: CompareSettings, run_dir: Path):
+    """The `TrainConfig` of one run: the model's preset, shared networks, the time budget."""
+    spec = MODELS[model]
+    return resolve_config(
+        spec.preset,
+        **NETWORKS,
+        **spec.overrides,
+        data=DATA,
+        data_dir=settings.data_dir,
+        limit=settings.limit,
+        steps=10**9,  # the budget stops the run
+        minutes=settings.minutes,
+        seed=seed,
+        eval_every_seconds=settings.eval_seconds,
+        eval_n=settings.eval_n,
+        eval_features=CLASSIFIER,
+        eval_reference=REFERENCE,
+        sample_every=10**9,  # grids at the end only; the budget is for training
+        checkpoint_every=500,
+        progress=False,
+        tensorboard=False,
+        out=str(run_dir),
+    )
+
+
+def train_run(model: str, seed: int, settings: CompareSettings, run_dir: Path) -> Path:
+    """Train one run to its budget, resuming a run that was interrupted."""
+    if (run_dir / "config.json").exists():
+        return Trainer.resume(run_dir).train()
+    return Trainer.start(train_config(model, seed, settings, run_dir)).train()
+
+
+def evaluate_run(model: str, seed: int, settings: CompareSettings, run_dir: Path) -> None:
+    """Final evaluations of a run, each written as JSON into ``run_dir/evaluations``."""
+    common = dict(seed=seed, data_dir=settings.data_dir, progress=False)
+    classifier = evaluate(
+        REFERENCE,
+        run_dir,
+        metrics="fid,kid,pr,dc,modes",
+        features=CLASSIFIER,
+        n=settings.n,
+        ci=True,
+        ci_resamples=settings.ci_resamples,
+        **common,
+    )
+    _write_evaluation(run_dir, CLASSIFIER, classifier)
+    inception = evaluate(
+        REFERENCE, run_dir, metrics="fid,kid", features=INCEPTION, n=settings.inception_n, **common
+    )
+    _write_evaluation(run_dir, INCEPTION, inception)
+    if MODELS[model].preset == "vae":
+        recon = evaluate(REFERENCE, run_dir, metrics="recon", n=settings.n, **common)
+        _write_evaluation(run_dir, "reconstruction", recon)
+    atomic_write_bytes(run_dir / EVALUATIONS_DIR / DONE_MARK, b"")
+
+
+def _write_evaluation(run_dir: Path, name: str, result: dict[str, Any]) -> None:
+    from genlab.cli.eval import write_json
+
+    (run_dir / EVALUATIONS_DIR).mkdir(exist_ok=True)
+    write_json(run_dir / EVALUATIONS_DIR / f"{name}.json", result)
+
+
+def run_compare(
+    out: str | Path,
+    settings: CompareSettings,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate every (model, seed) into ``out/runs``; return and save the results.
+
+    Writes ``out/compare.json`` (settings, per-run and per-model numbers, correlations),
+    ``out/compare.md`` (the table) and the figures ``out/grids.png``, ``out/fid_vs_time.png``
+    and ``out/wasserstein_vs_fid.png``.
+    """
+    out = Path(out)
+    say = progress or (lambda message: None)
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for seed in settings.seeds:
+        for model in settings.models:
+            run_dir = runs_dir / run_name(model, seed)
+            if (run_dir / EVALUATIONS_DIR / DONE_MARK).exists():
+                say(f"{run_name(model, seed)}: done before, kept")
+                continue
+            began = time.perf_counter()
+            train_run(model, seed, settings, run_dir)
+            trained = time.perf_counter() - began
+            evaluate_run(model, seed, settings, run_dir)
+            say(
+                f"{run_name(model, seed)}: {_last_step(run_dir)} steps; trained "
+                f"{trained:.0f} s, evaluated {time.perf_counter() - began - trained:.0f} s"
+            )
+    results = collect_results(runs_dir, settings)
+    save_results(out, results, settings)
+    return results
+
+
+def _last_step(run_dir: Path) -> int:
+    return max((r["step"] for r in read_metrics(run_dir)), default=0)
+
+
+# --- Results --------------------------------------------------------------------------------
+
+
+def collect_results(runs_dir: Path, settings: CompareSettings) -> dict[str, Any]:
+    """Per-run values, per-model means with 95 % t intervals, and the W-FID correlations."""
+    per_run: dict[str, dict[str, Any]] = {}
+    for model in settings.models:
+        for seed in settings.seeds:
+            run_dir = Path(runs_dir) / run_name(model, seed)
+            per_run[run_name(model, seed)] = {
+                "model": model,
+                "seed": seed,
+                "steps": _last_step(run_dir),
+                **_run_values(run_dir),
+                **wasserstein_fid_correlation(read_metrics(run_dir)),
+            }
+    per_model = {
+        model: _aggregate([v for v in per_run.values() if v["model"] == model])
+        for model in settings.models
+    }
+    return {"runs": per_run, "models": per_model}
+
+
+def _run_values(run_dir: Path) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for column, (_, evaluation, key) in COLUMNS.items():
+        path = run_dir / EVALUATIONS_DIR / f"{evaluation}.json"
+        if not path.is_file():
+            continue
+        result = json.loads(path.read_text())
+        if key in result:
+            values[column] = float(result[key]) * _SCALED.get(column, 1.0)
+            low, high = key + keys.CI_LOW_SUFFIX, key + keys.CI_HIGH_SUFFIX
+            if low in result:
+                scale = _SCALED.get(column, 1.0)
+                values[column + "_bootstrap"] = [result[low] * scale, result[high] * scale]
+        values.setdefault(f"n_{evaluation}", result[PROTOCOL]["n_b"])
+    return values
+
+
+def mean_with_t_interval(values: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
+    """Mean and the Student-t interval mean ± t_{(1+c)/2, k-1} · s / √k over k seeds.
+
+    With one seed there is no spread to estimate: the interval is NaN.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if data.size < 2:
+        return {"mean": mean, "low": math.nan, "high": math.nan, "k": int(data.size)}
+    half = (
+        stats.t.ppf((1 + confidence) / 2, data.size - 1) * data.std(ddof=1) / math.sqrt(data.size)
+    )
+    return {"mean": mean, "low": mean - half, "high": mean + half, "k": int(data.size)}
+
+
+def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "steps": mean_with_t_interval([r["steps"] for r in runs]),
+    }
+    for column in [*COLUMNS, "spearman_w_fid"]:
+        present = [r[column] for r in runs if column in r and math.isfinite(r[column])]
+        if present:
+            summary[column] = mean_with_t_interval(present)
+    return summary
+
+
+def estimate_fid_pairs(records: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """(critic's W estimate, classifier-FID) at each evaluation of a run's metrics log.
+
+    The estimate at an evaluation is the mean of the logged ``wasserstein_estimate`` values since
+    the previous evaluation: one logged value is one batch, too noisy on its own.
+    """
+    fid_key = eval_key(CLASSIFIER, keys.FID)
+    estimates, fids, window = [], [], []
+    for record in records:
+        if "wasserstein_estimate" in record:
+            window.append(record["wasserstein_estimate"])
+        if fid_key in record and window:
+            estimates.append(float(np.mean(window)))
+            fids.append(record[fid_key])
+            window = []
+    return estimates, fids
+
+
+def wasserstein_fid_correlation(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Spearman's ρ between the critic's W estimate and classifier-FID over a run's evaluations.
+
+    Needs three evaluations; returns {} for runs without a critic estimate.
+    """
+    estimates, fids = estimate_fid_pairs(records)
+    if len(fids) < 3:
+        return {}
+    rho = stats.spearmanr(estimates, fids).statistic
+    return {"spearman_w_fid": float(rho), "correlation_points": len(fids)}
+
+
+def save_results(out: Path, results: dict[str, Any], settings: CompareSettings) -> None:
+    from dataclasses import asdict
+
+    from genlab.experiments.compare_figures import save_compare_figures
+
+    payload = {"settings": asdict(settings), **results}
+    text = json.dumps(payload, indent=2, sort_keys=True, default=_nan_safe)
+    atomic_write_bytes(out / "compare.json", (text + "\n").encode())
+    atomic_write_bytes(out / "compare.md", format_markdown(results, settings).encode())
+    save_compare_figures(out, settings)
+
+
+def _nan_safe(value: Any) -> Any:
+    return str(value)
+
+
+def format_markdown(results: dict[str, Any], settings: CompareSettings) -> str:
+    """The results table (mean [95 % t interval] over seeds) and the correlation table."""
+    shown = [c for c in COLUMNS if any(c in m for m in results["models"].values())]
+    header = ["model", "steps", *(COLUMNS[c][0] for c in shown)]
+    lines = [
+        f"Budget {settings.minutes:g} min of training per run, seeds {list(settings.seeds)}; "
+        f"mean [95 % t interval over seeds]; classifier metrics on N = {settings.n}, Inception "
+        f"on N = {settings.inception_n}, against {REFERENCE}.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for model, summary in results["models"].items():
+        cells = [MODELS[model].label, _cell(summary["steps"], digits=0)]
+        cells += [_cell(summary[c]) if c in summary else "—" for c in shown]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Spearman ρ between the critic's Wasserstein estimate and classifier-FID over training "
+        "(positive: the estimate falls as the samples improve):",
+        "",
+        "| model | ρ per seed | mean [95 % t interval] |",
+        "|---|---|---|",
+    ]
+    for model in settings.models:
+        if model not in WASSERSTEIN_MODELS:
+            continue
+        per_seed = [
+            results["runs"][run_name(model, s)].get("spearman_w_fid", math.nan)
+            for s in settings.seeds
+        ]
+        summary = results["models"][model].get("spearman_w_fid")
+        cells = ", ".join(f"{v:.2f}" for v in per_seed)
+        lines.append(f"| {MODELS[model].label} | {cells} | {_cell(summary) if summary else '—'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(summary: dict[str, float], digits: int | None = None) -> str:
+    mean = summary["mean"]
+    if digits is None:
+        digits = 3 if abs(mean) < 10 else 1
+    text = f"{mean:.{digits}f}"
+    if math.isfinite(summary["low"]):
+        text += f" [{summary['low']:.{digits}f}, {summary['high']:.{digits}f}]"
+    return text

@@ -1,0 +1,125 @@
+"""Figures of the model comparison: final sample grids, classifier-FID over training time, and
+the critic's Wasserstein estimate against FID."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from genlab.experiments.compare import (
+    CLASSIFIER,
+    MODELS,
+    WASSERSTEIN_MODELS,
+    estimate_fid_pairs,
+    run_name,
+)
+from genlab.metrics import keys
+from genlab.training.logging import read_metrics
+from genlab.training.periodic_eval import eval_key
+from genlab.training.samples import SAMPLES_DIR
+
+FID_KEY = eval_key(CLASSIFIER, keys.FID)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _colours(models) -> dict[str, tuple]:
+    plt = _pyplot()
+    palette = plt.get_cmap("tab10")
+    return {model: palette(i % 10) for i, model in enumerate(models)}
+
+
+def save_compare_figures(out: Path, settings) -> dict[str, Path]:
+    """``grids.png``, ``fid_vs_time.png`` and ``wasserstein_vs_fid.png`` in ``out``."""
+    runs_dir = Path(out) / "runs"
+    paths = {
+        "grids": Path(out) / "grids.png",
+        "fid_vs_time": Path(out) / "fid_vs_time.png",
+        "wasserstein_vs_fid": Path(out) / "wasserstein_vs_fid.png",
+    }
+    save_grids(paths["grids"], runs_dir, settings.models, settings.seeds[0])
+    save_fid_vs_time(paths["fid_vs_time"], runs_dir, settings.models, settings.seeds)
+    models = [m for m in settings.models if m in WASSERSTEIN_MODELS]
+    save_wasserstein_vs_fid(paths["wasserstein_vs_fid"], runs_dir, models, settings.seeds)
+    return paths
+
+
+def _run_dir(runs_dir: Path, model: str, seed: int) -> Path:
+    return Path(runs_dir) / run_name(model, seed)
+
+
+def save_grids(path: Path, runs_dir: Path, models, seed: int) -> None:
+    """The last sample grid of each model (one seed), side by side."""
+    from PIL import Image
+
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(models), figsize=(2.6 * len(models), 3.0), dpi=100)
+    for axis, model in zip(np.atleast_1d(axes), models, strict=True):
+        grids = sorted((_run_dir(runs_dir, model, seed) / SAMPLES_DIR).glob("step-*.png"))
+        axis.axis("off")
+        if grids:
+            axis.imshow(np.asarray(Image.open(grids[-1]).convert("RGB")))
+            step = int(grids[-1].stem.split("-")[1])
+            axis.set_title(f"{MODELS[model].label}\nstep {step}", fontsize=9)
+        else:
+            axis.set_title(f"{MODELS[model].label}\n(no samples)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def save_fid_vs_time(path: Path, runs_dir: Path, models, seeds) -> None:
+    """Classifier-FID against seconds of training, one colour per model, one line per seed."""
+    plt = _pyplot()
+    colours = _colours(models)
+    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for model in models:
+        for i, seed in enumerate(seeds):
+            records = [r for r in read_metrics(_run_dir(runs_dir, model, seed)) if FID_KEY in r]
+            if not records:
+                continue
+            axis.plot(
+                [r["time"] for r in records],
+                [r[FID_KEY] for r in records],
+                color=colours[model],
+                alpha=0.85,
+                marker=".",
+                label=MODELS[model].label if i == 0 else None,
+            )
+    axis.set_yscale("log")
+    axis.set_xlabel("training time (s)")
+    axis.set_ylabel("classifier-FID (log scale)")
+    axis.set_title("Sample quality over training, same budget (one line per seed)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def save_wasserstein_vs_fid(path: Path, runs_dir: Path, models, seeds) -> None:
+    """Critic's W estimate (mean over the logged steps before each evaluation) against FID."""
+    plt = _pyplot()
+    colours = _colours(models)
+    figure, axes = plt.subplots(
+        1, max(1, len(models)), figsize=(4 * max(1, len(models)), 3.6), dpi=100
+    )
+    for axis, model in zip(np.atleast_1d(axes), models, strict=False):
+        for seed in seeds:
+            estimates, fids = estimate_fid_pairs(read_metrics(_run_dir(runs_dir, model, seed)))
+            axis.plot(estimates, fids, marker="o", ms=3, color=colours[model], alpha=0.7)
+        axis.set_title(MODELS[model].label, fontsize=10)
+        axis.set_xlabel("critic's W estimate")
+        axis.set_ylabel("classifier-FID")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

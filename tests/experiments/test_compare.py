@@ -1,0 +1,108 @@
+"""The model comparison: end to end at a tiny budget, and its statistics against scipy."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from genlab.errors import GenlabError
+from genlab.experiments.compare import (
+    MODELS,
+    CompareSettings,
+    estimate_fid_pairs,
+    mean_with_t_interval,
+    run_compare,
+    wasserstein_fid_correlation,
+)
+from genlab.training.periodic_eval import eval_key
+
+FID_KEY = eval_key("classifier-mnist", "fid")
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory, shared_data_dir, mnist_dir, inception_weights_file):
+    out = tmp_path_factory.mktemp("compare")
+    settings = CompareSettings(
+        minutes=0.02,
+        seeds=(0,),
+        n=100,
+        inception_n=8,
+        eval_seconds=0.3,
+        eval_n=100,
+        limit=500,
+        data_dir=str(shared_data_dir),
+        ci_resamples=10,
+    )
+    messages: list[str] = []
+    results = run_compare(out, settings, progress=messages.append)
+    return out, settings, results, messages
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_every_model_is_trained_evaluated_and_tabled(compared):
+    out, _, results, messages = compared
+    assert len(messages) == len(MODELS)
+    saved = json.loads((out / "compare.json").read_text())
+    assert set(saved["models"]) == set(MODELS)
+    for model, summary in results["models"].items():
+        run = results["runs"][f"{model}-seed0"]
+        assert run["steps"] >= 1
+        assert summary["fid_classifier"]["mean"] == pytest.approx(run["fid_classifier"])
+        assert run["fid_inception"] > 0
+        assert run["n_inception"] == 8
+        assert run["n_classifier-mnist"] == 100
+        low, high = run["fid_classifier_bootstrap"]
+        assert low <= run["fid_classifier"] <= high
+        assert 1 <= run["modes"] <= 10
+        assert ("recon_mse" in run) == (model == "vae")
+        assert math.isnan(summary["fid_classifier"]["low"])  # one seed: no spread to estimate
+    table = (out / "compare.md").read_text()
+    assert all(f"| {spec.label} |" in table for spec in MODELS.values())
+    for figure in ("grids.png", "fid_vs_time.png", "wasserstein_vs_fid.png"):
+        assert (out / figure).stat().st_size > 5_000
+
+
+def test_a_second_call_keeps_finished_runs(compared):
+    out, settings, results, _ = compared
+    messages: list[str] = []
+    again = run_compare(out, settings, progress=messages.append)
+    assert len(messages) == len(MODELS)
+    assert all("done before, kept" in m for m in messages)
+    assert again["runs"] == results["runs"]
+
+
+def test_t_interval_matches_scipy():
+    values = [3.0, 4.5, 2.5, 5.0]
+    low, high = stats.t.interval(
+        0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
+    )
+    summary = mean_with_t_interval(values)
+    assert summary["mean"] == pytest.approx(3.75)
+    assert (summary["low"], summary["high"]) == pytest.approx((low, high))
+
+
+def test_correlation_averages_the_estimates_between_evaluations():
+    records = [
+        {"step": 10, "wasserstein_estimate": 4.0},
+        {"step": 20, "wasserstein_estimate": 2.0},
+        {"step": 20, FID_KEY: 90.0},
+        {"step": 30, "wasserstein_estimate": 1.0},
+        {"step": 30, FID_KEY: 50.0},
+        {"step": 40, "wasserstein_estimate": 3.0},
+        {"step": 50, "wasserstein_estimate": 1.0},
+        {"step": 50, FID_KEY: 70.0},
+    ]
+    assert estimate_fid_pairs(records) == ([3.0, 1.0, 2.0], [90.0, 50.0, 70.0])
+    result = wasserstein_fid_correlation(records)
+    assert result["spearman_w_fid"] == pytest.approx(1.0)
+    assert result["correlation_points"] == 3
+    assert wasserstein_fid_correlation(records[:5]) == {}  # two evaluations are too few
+
+
+def test_unknown_models_are_refused():
+    with pytest.raises(GenlabError, match="unknown model"):
+        CompareSettings(models=("vae", "diffusion"))
