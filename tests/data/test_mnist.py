@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genlab.data.mnist import MNIST_FILES, load_mnist, read_idx
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError
@@ -155,3 +157,50 @@ def test_missing_files_without_download(tmp_path):
 def test_unknown_split(tmp_path):
     with pytest.raises(GenlabError, match="unknown MNIST split 'val'"):
         load_mnist("val", data_dir=tmp_path)
+
+
+# --- Fuzzing: any bytes give an array that agrees with its header, or a GenlabError ---------
+
+_VALID_IDX = struct.pack(">BBBBIII", 0, 0, 0x08, 3, 2, 3, 4) + bytes(range(24))
+
+
+def _check_outcome(data: bytes) -> None:
+    try:
+        array = read_idx(data)
+    except GenlabError as error:
+        message = str(error)
+    else:
+        message = None
+    if message is not None:
+        assert message.startswith("IDX data:")  # names what it read
+        return
+    header = 4 + 4 * array.ndim
+    raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    assert array.size * array.itemsize == len(raw) - header
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=64))
+def test_fuzz_random_bytes(data):
+    _check_outcome(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, len(_VALID_IDX) - 1), st.integers(0, 255)), max_size=4),
+    st.integers(0, len(_VALID_IDX)),
+    st.binary(max_size=8),
+    st.booleans(),
+)
+def test_fuzz_damaged_idx_files(flips, keep, tail, compress):
+    data = bytearray(_VALID_IDX)
+    for position, value in flips:
+        data[position] = value
+    data = bytes(data[:keep]) + tail
+    _check_outcome(gzip.compress(data) if compress else data)
+
+
+def test_huge_declared_dimensions_do_not_overflow():
+    header = struct.pack(">BBBB", 0, 0, 0x08, 4) + struct.pack(">IIII", *[0xFFFFFFFF] * 4)
+    with pytest.raises(GenlabError, match="truncated"):
+        read_idx(header + b"\x00" * 16)

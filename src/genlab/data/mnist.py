@@ -9,6 +9,7 @@ are distributed gzip-compressed; `read_idx` reads either form.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -105,7 +106,8 @@ def read_idx(source: str | os.PathLike | bytes) -> np.ndarray:
         )
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: a damaged header's dimensions (up to 2³² − 1 each) must not overflow.
+    expected = math.prod(shape) * dtype.itemsize
     actual = len(data) - header_bytes
     if actual != expected:
         problem = "truncated" if actual < expected else "has trailing bytes"
