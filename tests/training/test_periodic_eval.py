@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from genlab.cli.train import parse_eval_every
 from genlab.data.imageio import signed_to_uint8
 from genlab.errors import GenlabError
 from genlab.metrics import keys
@@ -69,7 +70,7 @@ def test_logged_fid_equals_an_independent_evaluation_of_the_checkpoint(tmp_path,
     logged = eval_records(run_dir)[-1]
     sampler, config = load_sampler(run_dir)
     noise = torch.randn(
-        64, config.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)
+        160, config.latent_dim, generator=torch.Generator().manual_seed(EVAL_NOISE_SEED)
     )
     with torch.no_grad():
         images = signed_to_uint8(sampler(noise))
@@ -124,3 +125,24 @@ def test_defaults_pick_the_cheap_classifier_and_the_test_split():
 def test_eval_keys_round_trip_and_leave_other_keys_alone():
     assert split_eval_key(eval_key("inception", "fid")) == ("inception", "fid")
     assert split_eval_key("loss_critic") is None
+
+
+def test_a_time_schedule_counts_training_seconds(tmp_path, mnist_dir):
+    # Any step takes longer than a microsecond of training time, so every step is due.
+    config = mnist_run(tmp_path / "run", mnist_dir, eval_every=0, eval_every_seconds=1e-6)
+    run_dir = Trainer.start(config).train()
+    assert [r["step"] for r in eval_records(run_dir)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("500", (500, 0.0)), ("30s", (0, 30.0)), ("2m", (0, 120.0)), ("0.5h", (0, 1800.0))],
+)
+def test_eval_every_reads_steps_or_a_time(text, expected):
+    assert parse_eval_every(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "ten", "0", "-3m", "5x"])
+def test_eval_every_refuses_what_is_neither(text):
+    with pytest.raises(GenlabError, match="--eval-every"):
+        parse_eval_every(text)

@@ -75,9 +75,8 @@ def _preset_help() -> str:
 @click.option("--log-every", type=int, help="Steps between metric records.")
 @click.option(
     "--eval-every",
-    type=int,
-    help="Steps between evaluations of N samples against held-out images, logged as "
-    "FEATURES/METRIC in metrics.jsonl (0: off).  [default: 0]",
+    help="Evaluate N samples against held-out images every so many steps (500) or seconds of "
+    "training (30s, 2m); logged as FEATURES/METRIC in metrics.jsonl.  [default: off]",
 )
 @click.option("--eval-n", type=int, help="Samples per evaluation.  [default: 2000]")
 @click.option(
@@ -119,6 +118,9 @@ def train(
     from genlab.training.config import resolve_config
     from genlab.training.trainer import Trainer
 
+    if options["eval_every"] is not None:
+        steps, seconds = parse_eval_every(options["eval_every"])
+        options.update(eval_every=steps, eval_every_seconds=seconds)
     if resume:
         trainer = Trainer.resume(Path(resume), steps=options["steps"])
     else:
@@ -134,3 +136,24 @@ def train(
         trainer = Trainer.start(resolve_config(options.pop("preset"), **options))
     run_dir = trainer.train()
     click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
+
+
+_TIME_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_eval_every(text: str) -> tuple[int, float]:
+    """``"500"`` → (500 steps, 0 s); ``"30s"``, ``"2m"``, ``"1h"`` → (0 steps, seconds)."""
+    from genlab.errors import GenlabError
+
+    text = text.strip().lower()
+    unit = _TIME_UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) if unit else int(number)
+    except ValueError:
+        raise GenlabError(
+            f"--eval-every takes a number of steps (500) or a time (30s, 2m, 1h), got {text!r}"
+        ) from None
+    if value <= 0:
+        raise GenlabError(f"--eval-every must be positive, got {text!r}")
+    return (0, value * unit) if unit else (int(value), 0.0)

@@ -63,7 +63,8 @@ class TrainConfig:
     log_every: int = 10
     keep_checkpoints: int = 3
     # evaluation during training (genlab.training.periodic_eval); 0 disables
-    eval_every: int = 0
+    eval_every: int = 0  # steps between evaluations
+    eval_every_seconds: float = 0.0  # or seconds of training time between them
     eval_n: int = 2000
     eval_metrics: str = "fid"
     eval_features: str | None = None  # None: classifier-mnist for MNIST, else inception
@@ -83,6 +84,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "n_critic", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise GenlabError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.eval_every_seconds < 0:
+            raise GenlabError(
+                f"--eval-every takes a positive time, got {self.eval_every_seconds} s"
+            )
         if self.eval_every < 0:
             raise GenlabError(
                 f"--eval-every must be 0 (off) or a number of steps, got {self.eval_every}"

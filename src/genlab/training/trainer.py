@@ -180,7 +180,8 @@ class Trainer:
             self._build_vae()
         else:
             self._build_gan()
-        self.evaluator = PeriodicEvaluator(config) if config.eval_every else None
+        evaluating = config.eval_every or config.eval_every_seconds
+        self.evaluator = PeriodicEvaluator(config) if evaluating else None
 
     # ---------------------------------------------------------------- construction
     def _build_gan(self) -> None:
@@ -457,6 +458,7 @@ class Trainer:
         )
         step_fn = self._vae_step if config.kind == "vae" else self._gan_step
         started = time.perf_counter() - self.elapsed
+        self._eval_slot = self._time_slot()
         try:
             with _deferred_interrupt() as interrupted:
                 while self.step < config.steps and not self._out_of_time():
@@ -490,7 +492,7 @@ class Trainer:
         if self.step % config.sample_every == 0 or last:
             save_samples(self.run_dir, self.step, self.sample_fixed(), self.stream)
         evaluating = 0.0
-        if self.evaluator is not None and (self.step % config.eval_every == 0 or last):
+        if self.evaluator is not None and self._evaluation_due(last):
             began = time.perf_counter()
             values = self.evaluate_now()
             evaluating = time.perf_counter() - began
@@ -499,6 +501,18 @@ class Trainer:
             self.save_checkpoint()
         logger.advance()
         return evaluating
+
+    def _time_slot(self) -> int:
+        """How many whole ``eval_every_seconds`` periods of training time have passed."""
+        period = self.config.eval_every_seconds
+        return int(self.elapsed // period) if period else 0
+
+    def _evaluation_due(self, last: bool) -> bool:
+        steps = self.config.eval_every
+        slot = self._time_slot()
+        due = last or (steps and self.step % steps == 0) or slot > self._eval_slot
+        self._eval_slot = slot
+        return bool(due)
 
 
 def _new_run_folder(config: TrainConfig) -> Path:
