@@ -154,6 +154,15 @@ def any_true(flag: bool) -> bool:
     return bool(value.item())
 
 
+def maximum(value: float) -> float:
+    """The largest ``value`` over processes (e.g. of their clocks, so that all agree)."""
+    if not active():
+        return value
+    largest = torch.tensor([float(value)], dtype=torch.float64)
+    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    return float(largest.item())
+
+
 def broadcast_object(value: T, *, src: int = 0) -> T:
     """``value`` of rank ``src`` on every process (pickled; for small python objects)."""
     if not active():
@@ -266,6 +275,7 @@ __all__ = [
     "launched",
     "local_batch_size",
     "local_rank",
+    "maximum",
     "mean",
     "rank",
     "run_on_main",

@@ -505,7 +505,8 @@ class Trainer:
     def _time_slot(self) -> int:
         """How many whole ``eval_every_seconds`` periods of training time have passed."""
         period = self.config.eval_every_seconds
-        return int(self.elapsed // period) if period else 0
+        # The clock furthest ahead over all processes, so that all evaluate at the same step.
+        return int(distributed.maximum(self.elapsed) // period) if period else 0
 
     def _evaluation_due(self, last: bool) -> bool:
         steps = self.config.eval_every
