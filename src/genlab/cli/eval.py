@@ -46,7 +46,15 @@ _ROWS = (
     show_default=True,
     help="Feature extractor: inception, classifier-mnist or pixels.",
 )
-@click.option("--n", "count", type=int, help="Images per source (required for a run).")
+@click.option(
+    "--n",
+    "--num-images",
+    "count",
+    type=int,
+    # torchrun's argument parser takes "--n" for an abbreviation of its own options, so under
+    # torchrun the long name is needed.
+    help="Images per source (required for a run); --num-images under torchrun.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of generation/subsets.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON here.")
 @click.option("--ci", is_flag=True, help="Bootstrap 95% confidence intervals for FID and KID.")
