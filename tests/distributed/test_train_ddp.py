@@ -1,6 +1,6 @@
 """Training under torchrun with two CPU processes (gloo): exact resume after a kill, equality with
 one process at the same global batch, DDP gradients through the gradient penalty, rank 0 alone
-writing. Three launches serve every test of this file (a module fixture)."""
+writing. Two launches serve every test of this file (a module fixture)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,8 @@ from genlab.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow
 
-# The uninterrupted run (through the CLI) and the killed one (through the library): one config.
-CLI_ARGS = [
-    "--preset", "wgan-gp", "--steps", "6", "--batch-size", "16", "--log-every", "1",
-    "--checkpoint-every", "2", "--sample-every", "3", "--no-progress", "--no-tensorboard",
-]  # fmt: skip
-KILLED = dict(
+# The uninterrupted run and the killed one (resumed through the CLI).
+WGAN_GP = dict(
     data="digits",
     steps=6,
     batch_size=16,
@@ -58,8 +54,6 @@ def losses(run_dir) -> list[dict[str, float]]:
 def launched(tmp_path_factory, torchrun, run_worker):
     root = tmp_path_factory.mktemp("ddp")
     whole = root / "whole"
-    first = torchrun(["-m", "genlab", "train", *CLI_ARGS, "--out", str(whole)])
-    assert first.returncode == 0, first.stderr[-4000:]
     plan = [
         {"job": "api", "name": "api"},
         {"job": "gp_gradients", "name": "gp"},
@@ -68,8 +62,10 @@ def launched(tmp_path_factory, torchrun, run_worker):
              "options": TINY}
             for preset in (*SHARDABLE, "vae")
         ),
+        {"job": "train", "name": "whole", "preset": "wgan-gp", "out": str(whole),
+         "options": WGAN_GP},
         {"job": "kill", "name": "killed", "preset": "wgan-gp", "out": str(root / "killed"),
-         "options": KILLED, "after_step": 4},
+         "options": WGAN_GP, "after_step": 4},
     ]  # fmt: skip
     results = run_worker(plan, root, expect_success=False)
     killed_checkpoints = list_checkpoints(root / "killed")
@@ -77,7 +73,6 @@ def launched(tmp_path_factory, torchrun, run_worker):
     return {
         "root": root,
         "whole": whole,
-        "first": first,
         "results": results,
         "killed_checkpoints": killed_checkpoints,
         "resumed": resumed,
@@ -137,7 +132,7 @@ def test_rank_zero_alone_writes_and_prints(launched):
         "step-00000003.png",
         "step-00000006.png",
     ]
-    assert launched["first"].stdout.count("run folder:") == 1
+    assert launched["resumed"].stdout.count("run folder:") == 1
 
 
 @pytest.mark.parametrize("preset", SHARDABLE)
