@@ -46,7 +46,15 @@ _ROWS = (
     show_default=True,
     help="Feature extractor: inception, classifier-mnist or pixels.",
 )
-@click.option("--n", "count", type=int, help="Images per source (required for a run).")
+@click.option(
+    "--n",
+    "--num-images",
+    "count",
+    type=int,
+    # torchrun's argument parser takes "--n" for an abbreviation of its own options, so under
+    # torchrun the long name is needed.
+    help="Images per source (required for a run); --num-images under torchrun.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of generation/subsets.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON here.")
 @click.option("--ci", is_flag=True, help="Bootstrap 95% confidence intervals for FID and KID.")
@@ -82,7 +90,11 @@ def eval_(
 
     A source is a data set split (mnist:train), an image folder, .zip or .tar, an .npz of
     images, a run folder or checkpoint (generates --n images), or a statistics .npz (FID only).
+
+    Under torchrun (torchrun --nproc_per_node N -m genlab eval ...) the feature extraction is
+    shared by the N processes; rank 0 prints and writes the results.
     """
+    from genlab import distributed
     from genlab.errors import GenlabError
     from genlab.metrics import evaluate as driver
 
@@ -101,6 +113,8 @@ def eval_(
         if source_b is not None:
             raise GenlabError("--save-stats takes one source; leave out SOURCE_B")
         statistics = driver.compute_statistics(source_a, **options)
+        if not distributed.is_main():
+            return
         statistics.save(save_stats)
         click.echo(
             f"wrote statistics of {statistics.n} images ({statistics.dim}-d "
@@ -115,6 +129,8 @@ def eval_(
         source_a, source_b, metrics=metrics, ci=ci, ci_resamples=ci_resamples, **options
     )
     elapsed = time.perf_counter() - start
+    if not distributed.is_main():
+        return
     click.echo(format_table(result))
     click.echo(format_protocol(result[driver.PROTOCOL], elapsed))
     if json_path:

@@ -43,7 +43,11 @@ def _preset_help() -> str:
     type=click.Path(exists=True, file_okay=False),
     help="Continue this run folder from its newest checkpoint.",
 )
-@click.option("--batch-size", type=int, help="Images per batch.")
+@click.option(
+    "--batch-size",
+    type=int,
+    help="Images per batch; under torchrun the global batch, split evenly over the processes.",
+)
 @click.option(
     "--arch",
     type=click.Choice(["mlp", "dcgan", "resnet"]),
@@ -91,7 +95,16 @@ def _preset_help() -> str:
 @click.option(
     "--deterministic", is_flag=True, default=None, help="Use deterministic algorithms only."
 )
-@click.option("--device", help="torch device, e.g. cuda.  [default: cpu]")
+@click.option(
+    "--device",
+    help="torch device, e.g. cuda (under torchrun: each process its GPU).  [default: cpu]",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16"]),
+    help="Forward passes in float32, or under bfloat16 autocast (weights stay float32).  "
+    "[default: fp32]",
+)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-tensorboard", is_flag=True, help="Do not write TensorBoard scalars.")
 @click.option(
@@ -114,7 +127,9 @@ def train(
     genlab train --preset wgan --data mnist --steps 5000
     genlab train --preset wgan --clip 0.001        # the lecture's clip value
     genlab train --resume runs/00001-wgan-mnist --steps 10000
+    torchrun --nproc_per_node 8 -m genlab train --device cuda --batch-size 512 ...
     """
+    from genlab import distributed
     from genlab.training.config import resolve_config
     from genlab.training.trainer import Trainer
 
@@ -132,10 +147,15 @@ def train(
             import tempfile
 
             options.update(steps=2, batch_size=8, sample_every=1, checkpoint_every=1, log_every=1)
-            options["out"] = options["out"] or tempfile.mkdtemp(prefix="genlab-dry-run-")
+            if not options["out"]:
+                distributed.init()
+                options["out"] = distributed.run_on_main(
+                    lambda: tempfile.mkdtemp(prefix="genlab-dry-run-")
+                )
         trainer = Trainer.start(resolve_config(options.pop("preset"), **options))
     run_dir = trainer.train()
-    click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
+    if distributed.is_main():
+        click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
 
 
 _TIME_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}

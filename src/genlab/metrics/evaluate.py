@@ -26,12 +26,22 @@ The result is a flat dict of metric values under the keys of `genlab.metrics.key
 ``result[PROTOCOL]``: the extractor's protocol (name, weights SHA-256, resize mode, input size,
 normalisation), both sources with their identities and sample counts, the metric settings, the
 seed and the genlab version — everything needed to tell whether two numbers are comparable.
+
+Under torchrun (``torchrun --nproc_per_node N -m genlab eval ...``, see `genlab.distributed`) the
+extraction is shared: each source's batches are dealt round-robin, process r extracting batches
+r, r + N, r + 2N, ..., and after every round of N batches the features are gathered back in
+their original order. The batches are the ones a single process would make, so the features are
+identical to a single-process run's and so are the statistics (accumulated batch by batch in the
+same order) and every metric. Rank 0 reads and writes the cache, computes the metrics and hands
+the result to every process; each process still reads (or generates) every image, as sources
+only iterate in order, so the extractor's network — the expensive part — is what is divided.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +49,7 @@ import torch
 from tqdm.auto import tqdm
 
 import genlab
+from genlab import distributed
 from genlab.data.imageio import signed_to_uint8, uint8_to_signed
 from genlab.errors import GenlabError
 from genlab.metrics import keys
@@ -234,6 +245,7 @@ def evaluate(
     chosen = parse_metrics(metrics)
     _check_positive("batch_size", batch_size)
     _check_positive("ci_resamples", ci_resamples, minimum=2)
+    distributed.init()
     a = _resolve(source_a, n=n, seed=seed + 1, data_dir=data_dir)
     b = _resolve(source_b, n=n, seed=seed, data_dir=data_dir)
     needs_a, needs_b = _needs(chosen, ci=ci)
@@ -249,17 +261,24 @@ def evaluate(
     extracted_a = _extract_side(a, identity_a, extractor, needs_a, store, batch_size, progress)
     extracted_b = _extract_side(b, identity_b, extractor, needs_b, store, batch_size, progress)
     identities = {"a": _with_spec(a, identity_a), "b": _with_spec(b, identity_b)}
-    result: dict[str, Any] = {}
-    if _FEATURE_METRICS & set(chosen):
-        result.update(
-            _feature_metrics(chosen, extracted_a, extracted_b, extractor, ci, ci_resamples, seed)
+
+    def metrics_of_extracted() -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if _FEATURE_METRICS & set(chosen):
+            result.update(
+                _feature_metrics(
+                    chosen, extracted_a, extracted_b, extractor, ci, ci_resamples, seed
+                )
+            )
+        if RECON in chosen:
+            result.update(reconstruction_metrics(a, b, batch_size=batch_size, progress=progress))
+        result[PROTOCOL] = _protocol(
+            chosen, a, b, identities, extracted_a, extracted_b, extractor, seed, ci, ci_resamples
         )
-    if RECON in chosen:
-        result.update(reconstruction_metrics(a, b, batch_size=batch_size, progress=progress))
-    result[PROTOCOL] = _protocol(
-        chosen, a, b, identities, extracted_a, extracted_b, extractor, seed, ci, ci_resamples
-    )
-    return result
+        return result
+
+    # Rank 0 holds the gathered features; every process gets its result (or its error).
+    return distributed.run_on_main(metrics_of_extracted)
 
 
 def compute_statistics(
@@ -281,6 +300,7 @@ def compute_statistics(
     protocol is the extractor's, so a later FID against them checks that the features agree.
     """
     _check_positive("batch_size", batch_size)
+    distributed.init()
     resolved = _resolve(source, n=n, seed=seed, data_dir=data_dir)
     if isinstance(resolved, StatisticsSource):
         raise GenlabError(f"{resolved.spec} already holds statistics; pass images to compute them")
@@ -294,7 +314,7 @@ def compute_statistics(
         batch_size,
         progress,
     )
-    return extracted.statistics
+    return distributed.run_on_main(lambda: extracted.statistics)
 
 
 def extract(
@@ -310,7 +330,11 @@ def extract(
 
     Statistics are streamed when features are not kept (memory O(d²)); when features are kept,
     statistics are computed from them. Whatever a pass computes is written to ``cache``.
+
+    Under several processes every process must call it; the extraction is shared and the result
+    is complete on rank 0 only (elsewhere only ``count`` is set).
     """
+    distributed.init()
     return _extract_side(source, source.identity(), extractor, needs, cache, batch_size, progress)
 
 
@@ -421,13 +445,17 @@ def _extract_side(
     }
     if not source.cacheable:
         store = None
-    found = _from_cache(store, entry_keys, needs, protocol) if store is not None else None
-    if found is not None:
-        return found
+    # Rank 0 alone reads the cache and tells the others whether they may skip the extraction.
+    found = None
+    if store is not None and distributed.is_main():
+        found = _from_cache(store, entry_keys, needs, protocol)
+    cached_count = distributed.broadcast_object(None if found is None else found.count)
+    if cached_count is not None:
+        return found if distributed.is_main() else Extracted(count=cached_count)
     extracted = _extraction_pass(
         source, extractor, needs, protocol=protocol, batch_size=batch_size, progress=progress
     )
-    if store is not None:
+    if store is not None and distributed.is_main():
         _to_cache(store, entry_keys, extracted)
     return extracted
 
@@ -479,9 +507,14 @@ def _extraction_pass(
     batch_size: int,
     progress: bool,
 ) -> Extracted:
-    """One pass over the source's batches; features are kept only where a metric needs them."""
+    """One pass over the source's batches; features are kept only where a metric needs them.
+
+    Under several processes the batches are shared out (`_batch_outputs`) and only rank 0 keeps
+    what they give; the others return the count alone.
+    """
     logits_of = _logits_function(extractor) if needs.logits else None
     stream = needs.statistics and not needs.features
+    keep = distributed.is_main()
     running: RunningStatistics | None = None
     feature_parts: list[torch.Tensor] = []
     logit_parts: list[torch.Tensor] = []
@@ -490,24 +523,27 @@ def _extraction_pass(
         total=source.count,
         unit="img",
         desc=f"{extractor.name} features of {source.spec}",
-        disable=not progress,
+        disable=not (progress and keep),
     ) as bar:
-        for batch in source.batches(batch_size):
-            batch_features = extract_features(
-                extractor, batch, batch_size=batch_size, progress=False
-            )
+        for batch_features, batch_logits in _batch_outputs(
+            source, extractor, logits_of, batch_size
+        ):
+            seen += batch_features.shape[0]
+            bar.update(batch_features.shape[0])
+            if not keep:
+                continue
             if stream:
                 if running is None:
                     running = RunningStatistics(batch_features.shape[1], protocol=protocol)
                 running.update(batch_features)
             if needs.features:
                 feature_parts.append(batch_features)
-            if logits_of is not None:
-                logit_parts.append(logits_of(batch, batch_features))
-            seen += batch.shape[0]
-            bar.update(batch.shape[0])
+            if batch_logits is not None:
+                logit_parts.append(batch_logits)
     if seen == 0:
         raise GenlabError(f"{source.spec} gave no images; pass a source with images")
+    if not keep:
+        return Extracted(count=seen)
     features = torch.cat(feature_parts) if feature_parts else None
     statistics = None
     if needs.statistics:
@@ -522,6 +558,42 @@ def _extraction_pass(
         features=features,
         logits=torch.cat(logit_parts) if logit_parts else None,
     )
+
+
+def _batch_outputs(
+    source: Source,
+    extractor: FeatureExtractor,
+    logits_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None,
+    batch_size: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(features, logits or None) of each of the source's batches, in the source's order.
+
+    One process extracts every batch. N processes take the batches in rounds of N: in each round
+    process r extracts the r-th batch, then all gather the round's outputs in rank order, which is
+    the batches' order. A process with no batch in the last round takes part with nothing.
+    """
+    world, rank = distributed.world_size(), distributed.rank()
+    batches = iter(source.batches(batch_size))
+    while True:
+        round_ = list(itertools.islice(batches, world))
+        if not round_:
+            return
+        own_features = own_logits = None
+        if rank < len(round_):
+            own_features = extract_features(
+                extractor, round_[rank], batch_size=batch_size, progress=False
+            )
+            if logits_of is not None:
+                own_logits = logits_of(round_[rank], own_features)
+        gathered_features = distributed.all_gather_rows(own_features)
+        gathered_logits = (
+            distributed.all_gather_rows(own_logits)
+            if logits_of is not None
+            else [None] * len(gathered_features)
+        )
+        for features, logits in zip(gathered_features, gathered_logits, strict=True):
+            if features is not None:
+                yield features, logits
 
 
 def _logits_function(

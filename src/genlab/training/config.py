@@ -14,6 +14,8 @@ from genlab.errors import GenlabError
 
 KINDS = ("gan", "vae")
 OPTIMIZERS = ("adam", "rmsprop")
+#: Numeric precision of the training forward passes: float32, or bfloat16 autocast.
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -31,6 +33,7 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "cpu"
+    precision: str = "fp32"  # bf16: forward passes under bfloat16 autocast; weights stay fp32
     # networks
     arch: str | None = None  # None: mlp for points and 8×8 images, dcgan otherwise
     latent_dim: int = 128
@@ -76,6 +79,8 @@ class TrainConfig:
             raise GenlabError(f"unknown model kind {self.kind!r}; choose one of {KINDS}")
         if self.optimizer not in OPTIMIZERS:
             raise GenlabError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if self.precision not in PRECISIONS:
+            raise GenlabError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
         for name in ("steps", "batch_size", "n_critic", "sample_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise GenlabError(f"--{name.replace('_', '-')} must be at least 1")

@@ -9,6 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from genlab import distributed
 from genlab.fileio import atomic_write_bytes
 
 METRICS_FILE = "metrics.jsonl"
@@ -36,23 +37,34 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
 
 
 class RunLogger:
-    """Appends metric records to ``metrics.jsonl``, mirrors them to TensorBoard, drives the bar."""
+    """Appends metric records to ``metrics.jsonl``, mirrors them to TensorBoard, drives the bar.
+
+    Under several processes only rank 0 writes and shows the bar; elsewhere the logger is inert,
+    so the training loop calls it the same way on every process.
+    """
 
     def __init__(
         self, run_dir: Path, *, total: int, initial: int, tensorboard: bool, progress: bool
     ) -> None:
         self.path = Path(run_dir) / METRICS_FILE
-        self.handle = self.path.open("a")
+        self.active = distributed.is_main()
+        self.handle = self.path.open("a") if self.active else None
         self.writer = None
-        if tensorboard:
+        if tensorboard and self.active:
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=initial)
         self.bar = tqdm(
-            total=total, initial=initial, disable=not progress, unit="step", dynamic_ncols=True
+            total=total,
+            initial=initial,
+            disable=not (progress and self.active),
+            unit="step",
+            dynamic_ncols=True,
         )
 
     def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.active:
+            return
         record = {"step": step, **{k: _plain(v) for k, v in values.items()}}
         self.handle.write(json.dumps(record) + "\n")
         self.handle.flush()
@@ -67,7 +79,8 @@ class RunLogger:
 
     def close(self) -> None:
         self.bar.close()
-        self.handle.close()
+        if self.handle is not None:
+            self.handle.close()
         if self.writer is not None:
             self.writer.close()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from genlab import distributed
 from genlab.data.imageio import save_grid, signed_to_uint8
 
 SAMPLES_DIR = "samples"
@@ -16,14 +17,21 @@ def sample_path(run_dir: Path, step: int) -> Path:
 
 
 def save_samples(run_dir: Path, step: int, samples: torch.Tensor, stream) -> Path:
-    """Write ``samples`` (images in [-1, 1] or 2-D points) as the PNG of ``step``."""
+    """Write ``samples`` (images in [-1, 1] or 2-D points) as the PNG of ``step``.
+
+    Only rank 0 writes; for points every process still draws the reference batch, so the data
+    streams of all processes stay at the same position.
+    """
     path = sample_path(run_dir, step)
+    reference = stream.next().cpu() if samples.ndim != 4 else None
+    if not distributed.is_main():
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    if samples.ndim == 4:
+    if reference is None:
         side = samples.shape[-1]
         save_grid(path, signed_to_uint8(samples), nrow=8, scale=max(1, 64 // side))
     else:
-        save_point_scatter(path, samples, reference=stream.next().cpu(), title=f"step {step}")
+        save_point_scatter(path, samples, reference=reference, title=f"step {step}")
     return path
 
 

@@ -2,6 +2,11 @@
 
 Both keep their position in a small state dict, so a resumed run draws exactly the batches an
 uninterrupted one would have drawn.
+
+Under several processes (`genlab.distributed`) ``batch_size`` stays the *global* batch: every
+process walks the same sequence of global batches and `next` returns only this process's equal
+share of each (`genlab.distributed.shard_rows`), so N processes see together exactly the images
+one process would see, and the stream's state is the same on every process.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from typing import Any
 
 import torch
 
+from genlab import distributed
 from genlab.data.base import ImageDataset
 from genlab.data.imageio import uint8_to_signed
 from genlab.errors import GenlabError
@@ -48,7 +54,7 @@ class DatasetStream:
             self._order = self._permutation(self.epoch)
         indices = self._order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return uint8_to_signed(self.images[indices])
+        return uint8_to_signed(self.images[distributed.shard_rows(indices)])
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position}
@@ -59,7 +65,11 @@ class DatasetStream:
 
 
 class ToyStream:
-    """Fresh samples of a 2-D toy distribution at every step, from a dedicated generator."""
+    """Fresh samples of a 2-D toy distribution at every step, from a dedicated generator.
+
+    Each process draws the whole global batch and keeps its share, so the generator's state
+    advances identically everywhere.
+    """
 
     def __init__(self, name: str, *, batch_size: int, seed: int, device: torch.device) -> None:
         from genlab.data.toy import sample_toy
@@ -74,7 +84,8 @@ class ToyStream:
         return (2,)
 
     def next(self) -> torch.Tensor:
-        return self._sample(self.name, self.batch_size, generator=self.generator).to(self.device)
+        points = self._sample(self.name, self.batch_size, generator=self.generator)
+        return distributed.shard_rows(points).to(self.device)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

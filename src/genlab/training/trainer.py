@@ -4,6 +4,10 @@
 one *step* — n_critic critic updates and one generator update for adversarial objectives, one ELBO
 update for the VAE — logging, sampling and checkpointing on schedule. The loop knows no particular
 GAN: the objective supplies losses, the Lipschitz method its hooks.
+
+Under torchrun (`genlab.distributed`) every process runs this loop on its share of each global
+batch; the networks are wrapped in DistributedDataParallel, which averages gradients, so every
+process holds the same weights after every step. Rank 0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genlab import distributed
 from genlab.data.registry import load_dataset
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.models.registry import ModelConfig, build_critic, build_generator, build_vae
@@ -39,6 +45,8 @@ from genlab.training.stream import DatasetStream, ToyStream
 from genlab.training.weights import export_weights
 
 SAMPLE_GRID_SIZE = 64
+#: Stream number of the latent noise of training, a generator of its own (see `Trainer._latent`).
+_LATENT_STREAM = 3
 
 
 def is_toy(name: str) -> bool:
@@ -98,7 +106,8 @@ def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
         return
     previous = signal.signal(signal.SIGINT, handler)
     try:
-        yield lambda: bool(received)
+        # Under several processes all must stop at the same step: one interrupted stops all.
+        yield lambda: distributed.any_true(bool(received))
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -120,18 +129,52 @@ def _all_finite(module: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
 
+def _derived_seed(seed: int, stream: int) -> int:
+    # SeedSequence mixes (seed, stream) so that streams of nearby seeds are unrelated.
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+class AutocastForward(nn.Module):
+    """``module``'s forward pass under bfloat16 autocast, with float32 outputs.
+
+    Matrix products and convolutions run in bf16 (about 3 significant digits, float32's range);
+    the outputs are cast back, so losses, penalties and gradient norms are computed in float32
+    outside autocast. Weights, gradients and optimiser state stay float32 (the module is not
+    converted), the usual mixed-precision recipe (Micikevicius et al. 2018); bf16 keeps float32's
+    exponent, so no loss scaling is needed.
+    """
+
+    def __init__(self, module: nn.Module, *, device_type: str) -> None:
+        super().__init__()
+        self.module, self.device_type = module, device_type
+
+    def forward(self, *inputs: torch.Tensor) -> Any:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            outputs = self.module(*inputs)
+        if isinstance(outputs, tuple):
+            return tuple(output.float() for output in outputs)
+        return outputs.float()
+
+
 class Trainer:
     """One training run in one run folder; build with `Trainer.start` or `Trainer.resume`."""
 
     def __init__(self, config: TrainConfig, run_dir: Path) -> None:
         self.config, self.run_dir = config, Path(run_dir)
+        distributed.init()
+        distributed.local_batch_size(config.batch_size)  # fails early unless it divides evenly
         self.device = torch.device(config.device)
-        seed_everything(config.seed, deterministic=config.deterministic)
+        # Each process its own random stream (penalty interpolation, VAE sampling); rank 0's is
+        # the single-process one. Data order and latent noise have generators of their own.
+        seed_everything(config.seed + distributed.rank(), deterministic=config.deterministic)
         self.stream = build_stream(config, self.device)
         self.model_config = model_config_for(config, self.stream.data_shape)
         self.step, self.elapsed = 0, 0.0
         noise = torch.Generator().manual_seed(config.seed + 1)
         self.fixed_noise = torch.randn(SAMPLE_GRID_SIZE, config.latent_dim, generator=noise)
+        self.latent_noise = torch.Generator().manual_seed(
+            _derived_seed(config.seed, _LATENT_STREAM)
+        )
         self.ema: GeneratorEMA | None = None
         if config.kind == "vae":
             self._build_vae()
@@ -149,11 +192,12 @@ class Trainer:
         )
         self.generator = build_generator(self.model_config).to(self.device)
         self.critic = self.lipschitz.prepare(build_critic(self.model_config)).to(self.device)
+        self.models: dict[str, nn.Module] = {"generator": self.generator, "critic": self.critic}
+        self._wrap_models()
         self.optimizers = {
             "generator": _make_optimizer(config, self.generator.parameters(), config.lr_generator),
             "critic": _make_optimizer(config, self.critic.parameters(), config.lr_critic),
         }
-        self.models: dict[str, nn.Module] = {"generator": self.generator, "critic": self.critic}
         if config.ema > 0:
             self.ema = GeneratorEMA(self.generator, decay=config.ema)
 
@@ -161,46 +205,67 @@ class Trainer:
         config = self.config
         self.elbo = ELBO(likelihood=config.likelihood, beta=config.beta, sigma=config.sigma)
         self.vae = build_vae(self.model_config).to(self.device)
+        self.models = {"vae": self.vae}
+        self._wrap_models()
         self.optimizers = {
             "vae": _make_optimizer(config, self.vae.parameters(), config.lr_generator)
         }
-        self.models = {"vae": self.vae}
+
+    def _wrap_models(self) -> None:
+        """The callables of the training forward passes, by model name.
+
+        ``synced[name]`` averages its gradients over processes (DDP) and is used where a loss
+        trains that network; ``local[name]`` is the bare network, for forward passes that must
+        not start a gradient exchange (the critic seen by the generator's loss, fakes made for
+        the critic). Both run under bf16 autocast with ``precision="bf16"``. `models` keeps the
+        bare networks: checkpoints, EMA and sampling never see a wrapper.
+        """
+        wrap = (
+            (lambda m: AutocastForward(m, device_type=self.device.type))
+            if self.config.precision == "bf16"
+            else (lambda m: m)
+        )
+        self.synced = {
+            name: wrap(distributed.wrap_for_training(m)) for name, m in self.models.items()
+        }
+        self.local = {name: wrap(m) for name, m in self.models.items()}
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
         """A new run: numbered folder (or ``config.out``), config written before the first step."""
-        if config.out:
-            run_dir = Path(config.out)
-            if (run_dir / "config.json").exists():
-                raise GenlabError(
-                    f"{run_dir} already holds a run; continue it with --resume {run_dir} "
-                    "or pick another --out"
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            run_dir = new_run_dir(f"{config.preset}-{config.data.replace(':', '-')}")
+        distributed.init()
+        # Rank 0 picks (and checks) the folder; the others learn it from rank 0.
+        run_dir = distributed.run_on_main(lambda: _new_run_folder(config))
         config.out = str(run_dir)
         trainer = cls(config, run_dir)
-        write_json(run_dir / "config.json", config.to_dict())
-        write_json(run_dir / "model.json", trainer.model_config.to_dict())
+        if distributed.is_main():
+            write_json(run_dir / "config.json", config.to_dict())
+            write_json(run_dir / "model.json", trainer.model_config.to_dict())
         return trainer
 
     @classmethod
     def resume(cls, run_dir: Path, *, steps: int | None = None) -> Trainer:
         """Continue ``run_dir`` from its newest checkpoint; ``steps`` is the new total to reach."""
         run_dir = Path(run_dir)
-        state = ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
+        distributed.init()
+        # Read by rank 0 and sent to all, so the run folder need only be on rank 0's disk.
+        state = distributed.run_on_main(
+            lambda: ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
+        )
         config = TrainConfig.from_dict(state["config"])
         if steps is not None:
             config.steps = steps
         trainer = cls(config, run_dir)
         trainer.load_state(state)
-        truncate_metrics(run_dir, trainer.step)
-        write_json(run_dir / "config.json", config.to_dict())
+        if distributed.is_main():
+            truncate_metrics(run_dir, trainer.step)
+            write_json(run_dir / "config.json", config.to_dict())
         return trainer
 
     # ---------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly; every process must call it (it gathers)."""
+        rng = ckpt.capture_rng_state()
         return {
             "config": self.config.to_dict(),
             "model_config": self.model_config.to_dict(),
@@ -210,7 +275,10 @@ class Trainer:
             "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
             "ema": None if self.ema is None else self.ema.state_dict(),
             "stream": self.stream.state_dict(),
-            "rng": ckpt.capture_rng_state(),
+            "latent_noise": self.latent_noise.get_state(),
+            "rng": rng,
+            # One entry per process: each has its own random stream to restore on resume.
+            "rng_per_rank": distributed.all_gather_objects(rng),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -222,7 +290,22 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         self.stream.load_state_dict(state["stream"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        ckpt.restore_rng_state(state["rng"])
+        if "latent_noise" in state:  # checkpoints before genlab.distributed drew z from "rng"
+            self.latent_noise.set_state(state["latent_noise"])
+        ckpt.restore_rng_state(self._own_rng_state(state))
+
+    def _own_rng_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        """This process's saved RNG state; rank 0's (with a warning) if the count changed."""
+        per_rank = state.get("rng_per_rank") or [state["rng"]]
+        if len(per_rank) != distributed.world_size():
+            warnings.warn(
+                f"the checkpoint was written by {len(per_rank)} process(es), this run has "
+                f"{distributed.world_size()}: training continues from it, but the random "
+                "streams differ from an uninterrupted run, so the losses will not repeat exactly",
+                stacklevel=3,
+            )
+            return state["rng"]
+        return per_rank[distributed.rank()]
 
     def save_checkpoint(self) -> Path:
         for name, module in self.models.items():
@@ -231,8 +314,11 @@ class Trainer:
                     f"step {self.step}: the {name} has non-finite weights; not overwriting the "
                     "last good checkpoint — lower the learning rate and resume from it"
                 )
+        state = self.state()
+        if not distributed.is_main():  # every process holds the same weights; rank 0 writes
+            return ckpt.checkpoint_path(self.run_dir, self.step)
         path = ckpt.save_checkpoint(
-            self.state(), self.run_dir, self.step, keep=self.config.keep_checkpoints
+            state, self.run_dir, self.step, keep=self.config.keep_checkpoints
         )
         export_weights(self)
         return path
@@ -246,57 +332,78 @@ class Trainer:
                 "rate or check the data, then resume"
             )
 
+    def _latent(self) -> torch.Tensor:
+        """This process's rows of a global batch of latent noise.
+
+        Every process draws the whole global batch from the same generator and keeps its share,
+        so N processes use exactly the noise one process would (and the generator's state is
+        the same everywhere).
+        """
+        z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=self.latent_noise)
+        return distributed.shard_rows(z).to(self.device)
+
     def _gan_step(self, log: bool) -> dict[str, float]:
         config, generator, critic = self.config, self.generator, self.critic
-        batch, latent = config.batch_size, config.latent_dim
         critic.requires_grad_(True)
         for _ in range(config.n_critic):
             real = self.stream.next()
             with torch.no_grad():
-                fake = generator(torch.randn(batch, latent, device=self.device))
+                fake = self.local["generator"](self._latent())
+            # The synced critic: DDP averages the gradients of the loss *and* of the gradient
+            # penalty (autograd.grad(create_graph=True) only differentiates the inputs; the
+            # parameter gradients arrive in the one backward pass that DDP hooks into).
             update = critic_step(
-                critic, self.optimizers["critic"], self.objective, self.lipschitz, real, fake
+                self.synced["critic"],
+                self.optimizers["critic"],
+                self.objective,
+                self.lipschitz,
+                real,
+                fake,
             )
             # Checked after the update: a non-finite loss stops the run before the weights it
             # spoiled can reach a checkpoint (save_checkpoint also refuses non-finite weights).
-            self._check_finite("the critic loss", update.loss)
+            # The mean over processes, so that all stop together.
+            loss_critic = distributed.mean(update.loss)
+            self._check_finite("the critic loss", loss_critic)
         values = {}
         if log:
             values = {
-                "loss_critic": update.loss.item(),
-                "wasserstein_estimate": wasserstein_estimate(
-                    update.real_scores, update.fake_scores
+                "loss_critic": loss_critic.item(),
+                "wasserstein_estimate": distributed.mean(
+                    wasserstein_estimate(update.real_scores, update.fake_scores)
                 ).item(),
                 "grad_norm_critic": _grad_norm(critic),
             }
             if update.penalty is not None:
-                values["penalty"] = update.penalty.item()
-        # The critic's weights get no gradient from the generator's loss.
+                values["penalty"] = distributed.mean(update.penalty).item()
+        # The critic's weights get no gradient from the generator's loss; the bare critic, as
+        # the DDP one would wait for critic gradients that never come.
         critic.requires_grad_(False)
-        fake_scores = critic(generator(torch.randn(batch, latent, device=self.device)))
+        fake_scores = self.local["critic"](self.synced["generator"](self._latent()))
         loss_generator = self.objective.generator_loss(fake_scores)
-        self._check_finite("the generator loss", loss_generator)
+        mean_loss_generator = distributed.mean(loss_generator)
+        self._check_finite("the generator loss", mean_loss_generator)
         self.optimizers["generator"].zero_grad(set_to_none=True)
         loss_generator.backward()
         self.optimizers["generator"].step()
         if self.ema is not None:
             self.ema.update(generator)
         if log:
-            values["loss_generator"] = loss_generator.item()
+            values["loss_generator"] = mean_loss_generator.item()
             values["grad_norm_generator"] = _grad_norm(generator)
         return values
 
     def _vae_step(self, log: bool) -> dict[str, float]:
         x = self.stream.next()
-        params, mu, log_var = self.vae(x)
+        params, mu, log_var = self.synced["vae"](x)
         terms = self.elbo(params, x, mu, log_var)
-        self._check_finite("the negative ELBO", terms["loss"])
+        self._check_finite("the negative ELBO", distributed.mean(terms["loss"]))
         self.optimizers["vae"].zero_grad(set_to_none=True)
         terms["loss"].backward()
         self.optimizers["vae"].step()
         if not log:
             return {}
-        values = {name: value.item() for name, value in terms.items()}
+        values = {name: distributed.mean(value).item() for name, value in terms.items()}
         values["grad_norm"] = _grad_norm(self.vae)
         return values
 
@@ -330,7 +437,10 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def _out_of_time(self) -> bool:
-        return self.config.minutes is not None and self.elapsed >= 60.0 * self.config.minutes
+        if self.config.minutes is None:
+            return False
+        # Clocks differ between processes; all stop as soon as one is out of time.
+        return distributed.any_true(self.elapsed >= 60.0 * self.config.minutes)
 
     def train(self) -> Path:
         """Run until ``config.steps``; returns the run folder.
@@ -395,7 +505,8 @@ class Trainer:
     def _time_slot(self) -> int:
         """How many whole ``eval_every_seconds`` periods of training time have passed."""
         period = self.config.eval_every_seconds
-        return int(self.elapsed // period) if period else 0
+        # The clock furthest ahead over all processes, so that all evaluate at the same step.
+        return int(distributed.maximum(self.elapsed) // period) if period else 0
 
     def _evaluation_due(self, last: bool) -> bool:
         steps = self.config.eval_every
@@ -403,6 +514,20 @@ class Trainer:
         due = last or (steps and self.step % steps == 0) or slot > self._eval_slot
         self._eval_slot = slot
         return bool(due)
+
+
+def _new_run_folder(config: TrainConfig) -> Path:
+    """``config.out`` (refused if it holds a run already), or the next numbered folder."""
+    if not config.out:
+        return new_run_dir(f"{config.preset}-{config.data.replace(':', '-')}")
+    run_dir = Path(config.out)
+    if (run_dir / "config.json").exists():
+        raise GenlabError(
+            f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+            "or pick another --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
 
 
 def load_run_config(run_dir: Path) -> tuple[TrainConfig, ModelConfig]:
