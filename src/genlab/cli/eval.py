@@ -136,6 +136,33 @@ def eval_(
     if json_path:
         write_json(Path(json_path), result)
         click.echo(f"wrote {json_path}")
+    kept = keep_in_run(source_b, result)
+    if kept is not None:
+        click.echo(f"wrote {kept} (shown by genlab report)")
+
+
+def keep_in_run(source_b: str, result: dict[str, Any]) -> Path | None:
+    """Also file the result in B's run folder, when B is one, as ``evaluations/NAME.json``.
+
+    The name says what was measured and how (extractor, metrics, N), so evaluations with other
+    settings sit beside each other and the same evaluation run again replaces its file.
+    """
+    from genlab.metrics import evaluate as driver
+    from genlab.training.run_folder import is_run_dir
+
+    if not is_run_dir(Path(source_b)):
+        return None
+    protocol = result[driver.PROTOCOL]
+    features = protocol[driver.PROTOCOL_FEATURES].get("extractor", "features")
+    metrics = "-".join(protocol[driver.PROTOCOL_METRICS])
+    path = (
+        Path(source_b)
+        / EVALUATIONS_DIR
+        / f"{features}-{metrics}-n{protocol[driver.PROTOCOL_N_B]}.json"
+    )
+    path.parent.mkdir(exist_ok=True)
+    write_json(path, result)
+    return path
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -175,6 +202,10 @@ def format_protocol(protocol: dict[str, Any], elapsed: float) -> str:
         lines.append(f"  settings   {settings}")
     lines.append(f"  seed {protocol['seed']}, genlab {protocol['genlab_version']}, {elapsed:.1f} s")
     return "\n".join(lines)
+
+
+#: Folder of a run where `genlab eval` files its results (read by `genlab report`).
+EVALUATIONS_DIR = "evaluations"
 
 
 def write_json(path: Path, result: dict[str, Any]) -> None:
