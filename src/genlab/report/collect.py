@@ -354,8 +354,11 @@ def pick_sample_steps(samples: list[SampleGrid], *, count: int = 5) -> list[Samp
         raise GenlabError(f"the number of sample grids to show must be at least 1, got {count}")
     if len(samples) <= count:
         return list(samples)
+    if count == 1:
+        return [samples[-1]]
     last = len(samples) - 1
-    indices = sorted({round(i * last / (count - 1)) for i in range(count)})
+    # Half-up rounding (not Python's half-to-even), so the spacing does not depend on parity.
+    indices = sorted({math.floor(i * last / (count - 1) + 0.5) for i in range(count)})
     return [samples[i] for i in indices]
 
 
