@@ -311,9 +311,7 @@ def sample_strip_figure(run: RunSummary, index: int, *, count: int = 5) -> Figur
 
 
 def _grid_title(grid: SampleGrid, run: RunSummary) -> str:
-    return (
-        "last step " + str(grid.step) if grid.step == run.samples[-1].step else f"step {grid.step}"
-    )
+    return f"step {grid.step}" + (" (last)" if grid.step == run.samples[-1].step else "")
 
 
 # --- Matplotlib plumbing ----------------------------------------------------------------------

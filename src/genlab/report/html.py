@@ -61,8 +61,8 @@ figure img { max-width: 100%; height: auto; display: block; }
   width: fit-content; max-width: 100%; }
 .strip { display: flex; flex-wrap: wrap; gap: 12px; }
 .strip figure { flex: 1 1 0; min-width: 120px; max-width: 280px; margin: 0; }
-.grid img, .strip img { width: 100%; image-rendering: pixelated; border: 1px solid var(--line);
-  border-radius: 3px; }
+/* Grid cells are about 64 px (samples.py), so shown here they are downscaled: keep smoothing. */
+.grid img, .strip img { width: 100%; border: 1px solid var(--line); border-radius: 3px; }
 table.samples { table-layout: fixed; width: 100%; }
 table.samples td { text-align: center; }
 table.samples figure { margin: 0 auto; max-width: 240px; }
