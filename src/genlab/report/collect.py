@@ -28,7 +28,7 @@ from typing import Any
 from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.training.checkpoint import list_checkpoints
-from genlab.training.logging import METRICS_FILE, read_metrics
+from genlab.training.logging import read_metrics
 from genlab.training.run_folder import is_run_dir
 from genlab.training.samples import SAMPLES_DIR
 
@@ -386,6 +386,7 @@ def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
         PROTOCOL_N_B,
         PROTOCOL_REFERENCE,
     )
+    from genlab.metrics.features.inception import PROTOCOL_EXTRACTOR
 
     numbers = {k: n for k, v in result.items() if (n := _number(v)) is not None}
     folded = {k for k in numbers if interval_base(k) is not None}
@@ -408,8 +409,8 @@ def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
         )
     protocol = result.get(PROTOCOL) if isinstance(result.get(PROTOCOL), dict) else {}
     features = protocol.get(PROTOCOL_FEATURES)
-    if isinstance(features, dict):
-        features = features.get("extractor") or features.get("name")
+    if isinstance(features, dict):  # an extractor's protocol(): its name is under "extractor"
+        features = features.get(PROTOCOL_EXTRACTOR)
     return FinalEvaluation(
         name=name,
         features=None if features is None else str(features),
@@ -462,7 +463,6 @@ def _read_json_object(path: Path) -> dict[str, Any]:
 __all__ = [
     "EVALUATIONS_DIR",
     "LIPSCHITZ_FILE",
-    "METRICS_FILE",
     "FinalEvaluation",
     "MetricValue",
     "RunSummary",
