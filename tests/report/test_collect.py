@@ -70,6 +70,7 @@ def test_evaluation_series_of_several_extractors_and_partial_intervals():
     records = [
         {"step": 1, "time": 1.0, "loss": 3.0},
         {"step": 5, "time": 2.0, "inception/fid": 80.0, "pixels/kid_mean": 0.5},
+        {"step": 5, "time": 2.0, "pixels/kid_std": 0.25, "eval_seconds": 0.5},
         {"step": 10, "time": 3.0, "inception/fid": 60.0, "inception/fid_ci_low": 55.0},
         {"step": 10, "time": 3.0, "inception/fid_ci_high": 66.0},
     ]
@@ -81,8 +82,11 @@ def test_evaluation_series_of_several_extractors_and_partial_intervals():
     assert fid.high[1] == 66.0
     assert math.isnan(fid.low[0])
     assert math.isnan(fid.high[0])
-    assert series["pixels"]["kid_mean"].steps == (5,)
-    assert set(training_series(records)) == {"loss"}
+    # The spread over KID subsets travels with the mean instead of making a curve of its own.
+    assert set(series["pixels"]) == {"kid_mean"}
+    assert series["pixels"]["kid_mean"].spread == (0.25,)
+    assert fid.spread is None
+    assert set(training_series(records)) == {"loss", "eval_seconds"}
 
 
 def test_non_finite_values_logged_as_strings_are_read_as_floats():

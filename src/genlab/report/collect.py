@@ -18,6 +18,7 @@ all is an error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -46,13 +47,15 @@ DEFAULT_LIPSCHITZ_POINTS = 64
 _SAMPLE_NAME = re.compile(r"^step-(\d{8})\.png$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CI_SUFFIXES = (keys.CI_LOW_SUFFIX, keys.CI_HIGH_SUFFIX)
+_MEAN, _STD = "_mean", "_std"
 
 
 @dataclass(frozen=True)
 class Series:
     """One logged quantity over training: values at ``steps``, logged ``times`` seconds in.
 
-    ``low`` and ``high`` hold confidence-interval bounds where the log has them (NaN elsewhere).
+    ``low`` and ``high`` hold confidence-interval bounds where the log has them (NaN elsewhere);
+    ``spread`` the standard deviation logged beside a mean (``kid_std`` for ``kid_mean``).
     Values the log stored as non-finite strings (``"nan"``, ``"inf"``) come back as floats.
     """
 
@@ -61,6 +64,7 @@ class Series:
     values: tuple[float, ...]
     low: tuple[float, ...] | None = None
     high: tuple[float, ...] | None = None
+    spread: tuple[float, ...] | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -268,9 +272,21 @@ def evaluation_series(records: list[dict[str, Any]]) -> dict[str, dict[str, Seri
             bounds.get((features, metric, keys.CI_HIGH_SUFFIX, s), math.nan) for s in series.steps
         )
         if any(math.isfinite(v) for v in low + high):
-            series = Series(series.steps, series.times, series.values, low=low, high=high)
+            series = dataclasses.replace(series, low=low, high=high)
         result.setdefault(features, {})[metric] = series
+    for metrics in result.values():
+        _fold_spreads(metrics)
     return result
+
+
+def _fold_spreads(metrics: dict[str, Series]) -> None:
+    """Move ``<name>_std`` into the ``spread`` of ``<name>_mean`` (KID, IS), as one curve."""
+    for key in [k for k in metrics if k.endswith(_STD) and k[: -len(_STD)] + _MEAN in metrics]:
+        std, mean_key = metrics.pop(key), key[: -len(_STD)] + _MEAN
+        by_step = dict(zip(std.steps, std.values, strict=True))
+        mean = metrics[mean_key]
+        spread = tuple(by_step.get(step, math.nan) for step in mean.steps)
+        metrics[mean_key] = dataclasses.replace(mean, spread=spread)
 
 
 def _step_and_time(record: dict[str, Any]) -> tuple[int | None, float]:
@@ -391,13 +407,13 @@ def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
     numbers = {k: n for k, v in result.items() if (n := _number(v)) is not None}
     folded = {k for k in numbers if interval_base(k) is not None}
     for key in numbers:
-        if key.endswith("_mean") and f"{key[: -len('_mean')]}_std" in numbers:
-            folded.add(f"{key[: -len('_mean')]}_std")
+        if key.endswith(_MEAN) and key[: -len(_MEAN)] + _STD in numbers:
+            folded.add(key[: -len(_MEAN)] + _STD)
     metrics = []
     for key, value in numbers.items():
         if key in folded:
             continue
-        std_key = f"{key[: -len('_mean')]}_std" if key.endswith("_mean") else None
+        std_key = key[: -len(_MEAN)] + _STD if key.endswith(_MEAN) else None
         metrics.append(
             MetricValue(
                 key=key,

@@ -254,15 +254,22 @@ def _metric_figure(runs: Sequence[RunSummary], features: str, metric: str) -> Fi
         caption += f" ({direction})"
     if any(s is not None and s.has_interval for _, _, s in series_by_run):
         caption += "; bands: 95 % bootstrap confidence intervals"
+    elif any(s is not None and s.spread is not None for _, _, s in series_by_run):
+        caption += "; bands: ± one standard deviation over subsets"
     name = f"metric-{safe_file_name(features)}-{safe_file_name(metric)}.png"
     return FigureImage(name, f"{ylabel} ({features})", caption + ".", _png(figure))
 
 
 def _plot_with_interval(ax, x: np.ndarray, series: Series, *, colour: str, label: str) -> None:
     values = np.asarray(series.values, dtype=np.float64)
+    low = high = None
     if series.has_interval:
         low = np.asarray(series.low, dtype=np.float64)
         high = np.asarray(series.high, dtype=np.float64)
+    elif series.spread is not None:
+        spread = np.asarray(series.spread, dtype=np.float64)
+        low, high = values - spread, values + spread
+    if low is not None:
         ax.fill_between(x, low, high, color=colour, alpha=0.18, linewidth=0)
     ax.plot(x, values, color=colour, linewidth=1.6, marker="o", markersize=3.5, label=label)
 
