@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "weights": ("genlab.cli.weights", "weights", "Install and list the FID Inception weights."),
     "lipschitz": ("genlab.cli.lipschitz", "lipschitz", "Bound a critic's Lipschitz constant."),
     "experiment": ("genlab.cli.experiment", "experiment", "Run one of the lecture's experiments."),
+    "report": ("genlab.cli.report", "report", "Write an HTML report of one or more training runs."),
 }
 
 

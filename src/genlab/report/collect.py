@@ -1,0 +1,492 @@
+"""Read a run folder into a plain `RunSummary`: what the figures, the page and the summary show.
+
+A run folder (`genlab.training.run_folder`) holds ``config.json``, ``model.json``, a metrics log
+``metrics.jsonl``, sample grids ``samples/step-XXXXXXXX.png``, checkpoints, and optionally
+final evaluations ``evaluations/*.json`` (each the dict of `genlab.metrics.evaluate.evaluate`)
+and ``lipschitz.json`` (the dict of `genlab.training.inspect.critic_lipschitz_report`).
+
+The metrics log mixes two kinds of records, both with ``step`` and ``time`` (seconds of training):
+
+- training records: losses and gradient norms under plain keys (``loss_critic``, ``loss``, ...);
+- evaluation records: ``"<features>/<metric key>"`` keys, e.g. ``"classifier-mnist/fid"`` and its
+  bootstrap bounds ``"classifier-mnist/fid_ci_low"`` / ``"..._ci_high"`` (`genlab.metrics.keys`).
+
+Everything here is read-only: collecting never changes the run folder. A run killed early simply
+gives fewer pieces (no samples, no checkpoint, no evaluations); only a folder that is not a run at
+all is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genlab.errors import GenlabError
+from genlab.metrics import keys
+from genlab.training.checkpoint import list_checkpoints
+from genlab.training.logging import read_metrics
+from genlab.training.run_folder import is_run_dir
+from genlab.training.samples import SAMPLES_DIR
+
+EVALUATIONS_DIR = "evaluations"
+LIPSCHITZ_FILE = "lipschitz.json"
+#: Separator between the feature extractor and the metric key in an evaluation record.
+EVAL_SEPARATOR = "/"
+#: Keys of a metrics record that are not metric values.
+STEP = "step"
+TIME = "time"
+#: Real and generated points for a Lipschitz report computed by the report itself: few, so that
+#: a report stays quick; ``genlab lipschitz --points`` gives tighter lower bounds.
+DEFAULT_LIPSCHITZ_POINTS = 64
+
+_SAMPLE_NAME = re.compile(r"^step-(\d{8})\.png$")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CI_SUFFIXES = (keys.CI_LOW_SUFFIX, keys.CI_HIGH_SUFFIX)
+_MEAN, _STD = "_mean", "_std"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One logged quantity over training: values at ``steps``, logged ``times`` seconds in.
+
+    ``low`` and ``high`` hold confidence-interval bounds where the log has them (NaN elsewhere);
+    ``spread`` the standard deviation logged beside a mean (``kid_std`` for ``kid_mean``).
+    Values the log stored as non-finite strings (``"nan"``, ``"inf"``) come back as floats.
+    """
+
+    steps: tuple[int, ...]
+    times: tuple[float, ...]
+    values: tuple[float, ...]
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    spread: tuple[float, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and any(math.isfinite(v) for v in self.low)
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """A sample grid the trainer wrote at ``step``."""
+
+    step: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One final metric: its value, an optional spread (``± std``) and 95 % interval."""
+
+    key: str
+    value: float
+    std: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class FinalEvaluation:
+    """One ``evaluations/*.json`` file: the metrics and what they were measured with."""
+
+    name: str
+    features: str | None
+    reference: str | None
+    n_reference: int | None
+    n_generated: int | None
+    metrics: tuple[MetricValue, ...]
+
+
+@dataclass
+class RunSummary:
+    """Everything a report shows about one run folder, as plain values."""
+
+    path: Path
+    name: str
+    config: dict[str, Any]
+    model: dict[str, Any]
+    steps_reached: int
+    elapsed: float | None
+    #: Training curves by metrics-log key (``loss_critic``, ``wasserstein_estimate``, ...).
+    training: dict[str, Series] = field(default_factory=dict)
+    #: Evaluation curves: features name -> metric key -> series (with CI bounds if logged).
+    evaluation: dict[str, dict[str, Series]] = field(default_factory=dict)
+    samples: list[SampleGrid] = field(default_factory=list)
+    evaluations: list[FinalEvaluation] = field(default_factory=list)
+    #: The critic's Lipschitz report, or None; ``lipschitz_note`` says where it came from or why
+    #: there is none.
+    lipschitz: dict[str, Any] | None = None
+    lipschitz_note: str = ""
+
+    @property
+    def kind(self) -> str:
+        return str(self.config.get("kind", "gan"))
+
+    @property
+    def has_critic(self) -> bool:
+        return self.kind != "vae"
+
+
+def collect_run(
+    path: str | Path,
+    *,
+    lipschitz: bool = True,
+    lipschitz_points: int = DEFAULT_LIPSCHITZ_POINTS,
+    data_dir: str | None = None,
+) -> RunSummary:
+    """Read the run folder ``path`` into a `RunSummary`.
+
+    Parameters
+    ----------
+    path
+        A run folder (with ``config.json`` and ``model.json``).
+    lipschitz
+        The critic's Lipschitz bounds come from ``lipschitz.json`` if the folder has one;
+        otherwise, for a GAN run and with ``lipschitz`` True, they are computed with
+        `critic_lipschitz_report` on ``lipschitz_points`` real and generated points (needs a
+        checkpoint and the run's data, looked up in ``data_dir``). A failure there is reported in
+        ``lipschitz_note``, never raised: the rest of the report stands.
+
+    Raises
+    ------
+    GenlabError
+        If ``path`` is not a run folder or one of its JSON files cannot be read.
+    """
+    run_dir = Path(path)
+    check_run_dir(run_dir)
+    records = read_metrics(run_dir)
+    summary = RunSummary(
+        path=run_dir,
+        name=run_name(run_dir),
+        config=_read_json_object(run_dir / "config.json"),
+        model=_read_json_object(run_dir / "model.json"),
+        steps_reached=0,
+        elapsed=None,
+        training=training_series(records),
+        evaluation=evaluation_series(records),
+        samples=list_sample_grids(run_dir),
+        evaluations=read_final_evaluations(run_dir),
+    )
+    summary.steps_reached = _steps_reached(records, summary.samples, run_dir)
+    summary.elapsed = _elapsed(records)
+    summary.lipschitz, summary.lipschitz_note = _lipschitz(
+        summary, compute=lipschitz, points=lipschitz_points, data_dir=data_dir
+    )
+    return summary
+
+
+def check_run_dir(path: Path) -> None:
+    """Raise a `GenlabError` naming the problem if ``path`` is not a run folder."""
+    if not path.exists():
+        raise GenlabError(f"{path} does not exist; pass a run folder made by genlab train")
+    if not path.is_dir():
+        raise GenlabError(f"{path} is a file, not a run folder; pass the folder genlab train made")
+    if not is_run_dir(path):
+        raise GenlabError(
+            f"{path} is not a run folder (no config.json and model.json); pass a folder made by "
+            "genlab train, e.g. runs/00000-wgan-gp-digits"
+        )
+
+
+def run_name(path: Path) -> str:
+    """The name a run goes by in legends and headings: its folder's name."""
+    return path.resolve().name or str(path)
+
+
+# --- Metrics log ------------------------------------------------------------------------------
+
+
+def is_evaluation_key(key: str) -> bool:
+    """Whether a metrics-log key is an evaluation metric (``"<features>/<metric key>"``)."""
+    return EVAL_SEPARATOR in key
+
+
+def split_evaluation_key(key: str) -> tuple[str, str]:
+    """``"classifier-mnist/fid"`` -> ``("classifier-mnist", "fid")``.
+
+    The split is at the first separator: extractor names have none, metric keys could.
+    """
+    features, _, metric = key.partition(EVAL_SEPARATOR)
+    if not features or not metric:
+        raise GenlabError(f"evaluation key {key!r} is not of the form '<features>/<metric>'")
+    return features, metric
+
+
+def interval_base(metric: str) -> tuple[str, str] | None:
+    """``"fid_ci_low"`` -> ``("fid", "_ci_low")``; None for a key that is no interval bound."""
+    for suffix in _CI_SUFFIXES:
+        if metric.endswith(suffix) and len(metric) > len(suffix):
+            return metric[: -len(suffix)], suffix
+    return None
+
+
+def training_series(records: list[dict[str, Any]]) -> dict[str, Series]:
+    """Series of every plain (non-evaluation) numeric key of the log, in log order."""
+    columns: dict[str, list[tuple[int, float, float]]] = {}
+    for record in records:
+        step, time = _step_and_time(record)
+        if step is None:
+            continue
+        for key, value in record.items():
+            if key in (STEP, TIME) or is_evaluation_key(key):
+                continue
+            number = _number(value)
+            if number is not None:
+                columns.setdefault(key, []).append((step, time, number))
+    return {key: _series(rows) for key, rows in columns.items()}
+
+
+def evaluation_series(records: list[dict[str, Any]]) -> dict[str, dict[str, Series]]:
+    """Evaluation curves: features -> metric -> series, CI bound keys folded into their metric."""
+    values: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
+    bounds: dict[tuple[str, str, str, int], float] = {}
+    for record in records:
+        step, time = _step_and_time(record)
+        if step is None:
+            continue
+        for key, value in record.items():
+            number = _number(value)
+            if not is_evaluation_key(key) or number is None:
+                continue
+            features, metric = split_evaluation_key(key)
+            bound = interval_base(metric)
+            if bound is not None:
+                bounds[(features, bound[0], bound[1], step)] = number
+            else:
+                values.setdefault((features, metric), []).append((step, time, number))
+    result: dict[str, dict[str, Series]] = {}
+    for (features, metric), rows in values.items():
+        series = _series(rows)
+        low = tuple(
+            bounds.get((features, metric, keys.CI_LOW_SUFFIX, s), math.nan) for s in series.steps
+        )
+        high = tuple(
+            bounds.get((features, metric, keys.CI_HIGH_SUFFIX, s), math.nan) for s in series.steps
+        )
+        if any(math.isfinite(v) for v in low + high):
+            series = dataclasses.replace(series, low=low, high=high)
+        result.setdefault(features, {})[metric] = series
+    for metrics in result.values():
+        _fold_spreads(metrics)
+    return result
+
+
+def _fold_spreads(metrics: dict[str, Series]) -> None:
+    """Move ``<name>_std`` into the ``spread`` of ``<name>_mean`` (KID, IS), as one curve."""
+    for key in [k for k in metrics if k.endswith(_STD) and k[: -len(_STD)] + _MEAN in metrics]:
+        std, mean_key = metrics.pop(key), key[: -len(_STD)] + _MEAN
+        by_step = dict(zip(std.steps, std.values, strict=True))
+        mean = metrics[mean_key]
+        spread = tuple(by_step.get(step, math.nan) for step in mean.steps)
+        metrics[mean_key] = dataclasses.replace(mean, spread=spread)
+
+
+def _step_and_time(record: dict[str, Any]) -> tuple[int | None, float]:
+    step = record.get(STEP)
+    if isinstance(step, bool) or not isinstance(step, int | float):
+        return None, math.nan
+    time = _number(record.get(TIME))
+    return int(step), math.nan if time is None else time
+
+
+def _number(value: Any) -> float | None:
+    """A log value as a float: numbers, and the strings ``"nan"``/``"inf"`` the logger writes."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value.strip().lower() in ("nan", "inf", "-inf"):
+        return float(value)
+    return None
+
+
+def _series(rows: list[tuple[int, float, float]]) -> Series:
+    # A resumed run truncates its log, so steps only repeat if a log was appended to by hand;
+    # keeping the last record per step keeps the curve a function of the step.
+    by_step = {step: (time, value) for step, time, value in rows}
+    steps = tuple(sorted(by_step))
+    return Series(
+        steps=steps,
+        times=tuple(by_step[s][0] for s in steps),
+        values=tuple(by_step[s][1] for s in steps),
+    )
+
+
+def _steps_reached(records: list[dict[str, Any]], samples: list[SampleGrid], run_dir: Path) -> int:
+    """The furthest step any trace of the run shows: log, sample grids, checkpoints."""
+    candidates = [s for s in (_step_and_time(r)[0] for r in records) if s is not None]
+    candidates += [grid.step for grid in samples]
+    for checkpoint in list_checkpoints(run_dir):
+        match = re.match(r"^step-(\d+)\.pt$", checkpoint.name)
+        if match:
+            candidates.append(int(match.group(1)))
+    return max(candidates, default=0)
+
+
+def _elapsed(records: list[dict[str, Any]]) -> float | None:
+    times = [t for t in (_step_and_time(r)[1] for r in records) if math.isfinite(t)]
+    return max(times) if times else None
+
+
+# --- Samples, evaluations, Lipschitz ----------------------------------------------------------
+
+
+def list_sample_grids(run_dir: Path) -> list[SampleGrid]:
+    """The run's sample grids in step order (files that are not PNGs are left out)."""
+    folder = Path(run_dir) / SAMPLES_DIR
+    if not folder.is_dir():
+        return []
+    grids = []
+    for path in folder.iterdir():
+        match = _SAMPLE_NAME.match(path.name)
+        if match and path.is_file() and _looks_like_png(path):
+            grids.append(SampleGrid(int(match.group(1)), path))
+    return sorted(grids, key=lambda grid: grid.step)
+
+
+def _looks_like_png(path: Path) -> bool:
+    # A grid torn by a kill mid-write is skipped rather than embedded as a broken image.
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return path.read_bytes()[:8] == _PNG_SIGNATURE
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
+def pick_sample_steps(samples: list[SampleGrid], *, count: int = 5) -> list[SampleGrid]:
+    """At most ``count`` grids: evenly spaced over training, always including the last one."""
+    if count < 1:
+        raise GenlabError(f"the number of sample grids to show must be at least 1, got {count}")
+    if len(samples) <= count:
+        return list(samples)
+    if count == 1:
+        return [samples[-1]]
+    last = len(samples) - 1
+    # Half-up rounding (not Python's half-to-even), so the spacing does not depend on parity.
+    indices = sorted({math.floor(i * last / (count - 1) + 0.5) for i in range(count)})
+    return [samples[i] for i in indices]
+
+
+def read_final_evaluations(run_dir: Path) -> list[FinalEvaluation]:
+    """Every ``evaluations/*.json`` of the run, in file-name order."""
+    folder = Path(run_dir) / EVALUATIONS_DIR
+    if not folder.is_dir():
+        return []
+    return [
+        final_evaluation(path.stem, _read_json_object(path))
+        for path in sorted(folder.glob("*.json"))
+    ]
+
+
+def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
+    """A `FinalEvaluation` from a dict returned by `genlab.metrics.evaluate.evaluate`.
+
+    Numeric top-level keys are metrics; ``<key>_ci_low``/``_ci_high`` are the interval of
+    ``<key>`` and ``<name>_std`` the spread of ``<name>_mean`` (KID, IS), so each shows as one row.
+    """
+    from genlab.metrics.evaluate import (
+        PROTOCOL,
+        PROTOCOL_FEATURES,
+        PROTOCOL_N_A,
+        PROTOCOL_N_B,
+        PROTOCOL_REFERENCE,
+    )
+    from genlab.metrics.features.inception import PROTOCOL_EXTRACTOR
+
+    numbers = {k: n for k, v in result.items() if (n := _number(v)) is not None}
+    folded = {k for k in numbers if interval_base(k) is not None}
+    for key in numbers:
+        if key.endswith(_MEAN) and key[: -len(_MEAN)] + _STD in numbers:
+            folded.add(key[: -len(_MEAN)] + _STD)
+    metrics = []
+    for key, value in numbers.items():
+        if key in folded:
+            continue
+        std_key = key[: -len(_MEAN)] + _STD if key.endswith(_MEAN) else None
+        metrics.append(
+            MetricValue(
+                key=key,
+                value=value,
+                std=numbers.get(std_key) if std_key else None,
+                ci_low=numbers.get(key + keys.CI_LOW_SUFFIX),
+                ci_high=numbers.get(key + keys.CI_HIGH_SUFFIX),
+            )
+        )
+    protocol = result.get(PROTOCOL) if isinstance(result.get(PROTOCOL), dict) else {}
+    features = protocol.get(PROTOCOL_FEATURES)
+    if isinstance(features, dict):  # an extractor's protocol(): its name is under "extractor"
+        features = features.get(PROTOCOL_EXTRACTOR)
+    return FinalEvaluation(
+        name=name,
+        features=None if features is None else str(features),
+        reference=_optional_str(protocol.get(PROTOCOL_REFERENCE)),
+        n_reference=_optional_int(protocol.get(PROTOCOL_N_A)),
+        n_generated=_optional_int(protocol.get(PROTOCOL_N_B)),
+        metrics=tuple(metrics),
+    )
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _lipschitz(
+    summary: RunSummary, *, compute: bool, points: int, data_dir: str | None
+) -> tuple[dict[str, Any] | None, str]:
+    saved = summary.path / LIPSCHITZ_FILE
+    if saved.is_file():
+        return _read_json_object(saved), f"from {LIPSCHITZ_FILE}"
+    if not summary.has_critic:
+        return None, "a VAE has no critic"
+    if not compute:
+        return None, "not computed (--no-lipschitz)"
+    if not list_checkpoints(summary.path):
+        return None, "no checkpoint yet"
+    from genlab.training.inspect import critic_lipschitz_report
+
+    try:
+        report = critic_lipschitz_report(summary.path, points=points, data_dir=data_dir)
+    except GenlabError as exc:
+        return None, f"not computed: {exc}"
+    return report, f"computed for this report ({points} real + {points} generated points)"
+
+
+def _read_json_object(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GenlabError(f"cannot read {path} ({exc}); repair or remove the file") from exc
+    if not isinstance(value, dict):
+        raise GenlabError(f"{path} holds {type(value).__name__}, not a JSON object; remove it")
+    return value
+
+
+__all__ = [
+    "EVALUATIONS_DIR",
+    "LIPSCHITZ_FILE",
+    "FinalEvaluation",
+    "MetricValue",
+    "RunSummary",
+    "SampleGrid",
+    "Series",
+    "collect_run",
+    "evaluation_series",
+    "final_evaluation",
+    "pick_sample_steps",
+    "training_series",
+]

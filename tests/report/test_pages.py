@@ -1,0 +1,176 @@
+"""The written report: a self-contained, escaped HTML page and a Markdown summary of the numbers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from genlab.errors import GenlabError
+from genlab.report import write_report
+from genlab.report.tables import format_duration, format_number
+
+PNG_URI = "data:image/png;base64,"
+
+
+class PageParser(HTMLParser):
+    """Collects tags, image sources, link targets and visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.references: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        attributes = dict(attrs)
+        if tag == "img":
+            self.images.append(attributes)
+        for name in ("src", "href", "srcset", "action"):
+            if name in attributes:
+                self.references.append(attributes[name])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+def decode_png(uri: str) -> Image.Image:
+    assert uri.startswith(PNG_URI)
+    image = Image.open(io.BytesIO(base64.b64decode(uri[len(PNG_URI) :], validate=True)))
+    assert image.format == "PNG"
+    image.load()
+    return image
+
+
+def test_writes_the_page_the_summary_and_the_figures(report):
+    assert report.html.is_file()
+    assert report.markdown == report.html.with_suffix(".md")
+    folder = report.html.parent / "report_files"
+    assert sorted(p.name for p in report.figures) == sorted(p.name for p in folder.iterdir())
+    assert {"losses.png", "wasserstein.png", "grad-norms.png"} <= {p.name for p in report.figures}
+    for path in report.figures:
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+
+
+def test_every_image_is_an_embedded_png(report):
+    page = parse(report.html)
+    # 2 runs with sample strips of 5 grids; 3 training and 2 metric figures.
+    assert len(page.images) == 2 * 5 + 3 + 2
+    for image in page.images:
+        decoded = decode_png(image["src"])
+        assert decoded.size == (int(image["width"]), int(image["height"]))
+        assert image["alt"]
+
+
+def test_the_page_references_nothing_outside_itself(report):
+    text = report.html.read_text(encoding="utf-8")
+    page = parse(report.html)
+    assert all(ref.startswith(PNG_URI) for ref in page.references)
+    assert "http" not in text.lower()
+    assert not {"script", "link", "iframe"} & set(page.tags)
+    assert text.startswith("<!DOCTYPE html>")
+    assert '<meta charset="utf-8">' in text
+
+
+def test_the_page_shows_the_numbers(report, final_evaluation_dict, runs):
+    text = " ".join(parse(report.html).text)
+    final = final_evaluation_dict
+    # Formatted independently: four significant digits, intervals in brackets.
+    assert f"{final['fid']:.4g}" == "17.35"
+    assert "17.35" in text
+    assert f"[{final['fid_ci_low']:.4g}, {final['fid_ci_high']:.4g}]" in text
+    assert f"{final['kid_mean']:.4g} ± {final['kid_std']:.4g}" in text
+    assert f"{final['precision']:.4g}" in text
+    assert f"{final['recall']:.4g}" in text
+    assert "classifier-mnist features" in text
+    assert "N = 10 000 reference / 5 000 judged" in text
+    config = json.loads((runs.gan / "config.json").read_text())
+    assert f"{config['steps']} of {config['steps']}" in text  # steps reached
+    assert "no samples yet" in text  # the killed run
+    assert "a VAE has no critic" in text
+    assert "no checkpoint yet" in text
+    assert "lower bound on L" in text
+    assert "upper bound on L" in text
+
+
+def test_the_summary_has_the_tables_and_links_to_the_figures(report, final_evaluation_dict):
+    markdown = report.markdown.read_text(encoding="utf-8")
+    final = final_evaluation_dict
+    row = re.search(r"^\| FID ↓ \| (.+?) \| (.+?) \|$", markdown, re.MULTILINE)
+    assert row is not None
+    assert row.group(1) == f"{final['fid']:.4g}"
+    assert row.group(2) == f"\\[{final['fid_ci_low']:.4g}, {final['fid_ci_high']:.4g}\\]"
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert len(links) == len(report.figures)
+    for link in links:
+        assert (report.markdown.parent / link).is_file()
+    assert "| option | 00000-wgan-gp-digits | 00001-vae-digits | 00002-killed |" in markdown
+    assert "_no samples yet_" in markdown
+
+
+def test_text_from_run_folders_is_escaped(runs, copy_run, tmp_path):
+    run = copy_run(runs.vae, name='<i>vae & "co"')
+    written = write_report([run], out=tmp_path / "out" / "page.html", lipschitz=False)
+    text = written.html.read_text(encoding="utf-8")
+    assert "&lt;i&gt;vae &amp; &quot;co&quot;" in text
+    assert "i" not in parse(written.html).tags
+    assert written.figures[0].parent == tmp_path / "out" / "page_files"
+    assert '\\<i\\>vae & "co"' in written.markdown.read_text(encoding="utf-8")
+
+
+def test_single_run_strip_and_figure_folder_option(runs, tmp_path):
+    figures = tmp_path / "pngs"
+    written = write_report(
+        [runs.gan], out=tmp_path / "r.html", figures_dir=figures, lipschitz=False
+    )
+    assert all(path.parent == figures for path in written.figures)
+    text = written.html.read_text(encoding="utf-8")
+    assert '<div class="strip">' in text
+    assert "step 12 (last)" in text
+    assert "](pngs/losses.png)" in written.markdown.read_text(encoding="utf-8")
+
+
+def test_bad_input_is_one_clear_error(runs, tmp_path):
+    with pytest.raises(GenlabError, match="no run folders given"):
+        write_report([], out=tmp_path / "r.html")
+    with pytest.raises(GenlabError, match="not a run folder"):
+        write_report([runs.gan, tmp_path], out=tmp_path / "r.html")
+    with pytest.raises(GenlabError, match=r"should end in \.html"):
+        write_report([runs.gan], out=tmp_path / "r.pdf")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(GenlabError, match=r"cannot create the folder .* writable"):
+        write_report([runs.gan], out=tmp_path / "file" / "r.html", lipschitz=False)
+    assert not list(tmp_path.glob("*.html"))
+    assert not list(tmp_path.glob("*.md"))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(17.3456, "17.35"), (1e-4, "0.0001"), (5e-5, "5e-05"), (10000, "10 000"), (None, "—")],
+)
+def test_format_number(value, expected):
+    assert format_number(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [(3.04, "3.0 s"), (42.4, "42 s"), (192, "3 min 12 s"), (3900, "1 h 05 min"), (None, "—")],
+)
+def test_format_duration(seconds, expected):
+    assert format_duration(seconds) == expected
