@@ -113,3 +113,38 @@ def test_errors_are_one_line(args, message, capsys, tmp_path, monkeypatch):
     err = capsys.readouterr().err
     assert err.startswith(message), err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluating_a_run_files_the_result_in_it(tmp_path, monkeypatch):
+    from genlab.training.config import resolve_config
+    from genlab.training.trainer import Trainer
+
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path / "cache"))
+    config = resolve_config(
+        "wgan-gp",
+        steps=2,
+        batch_size=8,
+        hidden=(16,),
+        latent_dim=4,
+        progress=False,
+        tensorboard=False,
+        out=str(tmp_path / "run"),
+    )
+    run_dir = Trainer.start(config).train()
+    output = _invoke(
+        "digits",
+        str(run_dir),
+        "--features",
+        "pixels",
+        "--metrics",
+        "fid,kid",
+        "--n",
+        "40",
+        "--no-progress",
+    )
+    filed = run_dir / "evaluations" / "pixels-fid-kid-n40.json"
+    assert f"wrote {filed}" in output
+    expected = evaluate(
+        "digits", run_dir, metrics="fid,kid", features="pixels", n=40, cache=False, progress=False
+    )
+    assert json.loads(filed.read_text())[keys.FID] == pytest.approx(expected[keys.FID], rel=1e-12)
