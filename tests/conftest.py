@@ -97,3 +97,30 @@ BACKENDS = [Backend(name, dtype) for name in ("numpy", "torch") for dtype in ("f
 def backend(request: pytest.FixtureRequest) -> Backend:
     """Each of numpy/torch × float32/float64, for functions that accept all four."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    """Factory of a seconds-long training config: ``tiny_config(preset, out, **overrides)``.
+
+    MLP networks on the bundled digits, every step logged, no progress bar or TensorBoard.
+    """
+    from genlab.training.config import resolve_config
+
+    def make(preset: str, out: Path, **options):
+        values = dict(
+            data="digits",
+            steps=6,
+            batch_size=16,
+            hidden=(32, 32),
+            latent_dim=8,
+            log_every=1,
+            sample_every=3,
+            checkpoint_every=3,
+            progress=False,
+            tensorboard=False,
+            out=str(out),
+        )
+        return resolve_config(preset, **{**values, **options})
+
+    return make

@@ -8,31 +8,14 @@ import pytest
 from click.testing import CliRunner
 
 from genlab.cli.main import cli, main
-from genlab.training.config import resolve_config
 from genlab.training.trainer import Trainer
 
 
-def train(preset: str, out):
-    config = resolve_config(
-        preset,
-        data="digits",
-        steps=4,
-        batch_size=16,
-        hidden=(16, 16),
-        latent_dim=4,
-        log_every=1,
-        sample_every=2,
-        progress=False,
-        tensorboard=False,
-        out=str(out),
-    )
-    return Trainer.start(config).train()
-
-
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
+def two_runs(tmp_path_factory, tiny_config):
     root = tmp_path_factory.mktemp("runs")
-    gan, vae = train("wgan", root / "gan"), train("vae", root / "vae")
+    gan = Trainer.start(tiny_config("wgan", root / "gan", steps=4, sample_every=2)).train()
+    vae = Trainer.start(tiny_config("vae", root / "vae", steps=4, sample_every=2)).train()
     with (gan / "metrics.jsonl").open("a") as log:
         log.write(json.dumps({"step": 4, "time": 1.0, "pixels/fid": 3.25}) + "\n")
     return gan, vae

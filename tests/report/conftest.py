@@ -58,22 +58,8 @@ def final_evaluation_dict() -> dict:
     return FINAL_EVALUATION
 
 
-def train_tiny(preset: str, out: Path, **options) -> Path:
-    values = dict(
-        data="digits",
-        steps=12,
-        batch_size=16,
-        hidden=(32, 32),
-        latent_dim=8,
-        log_every=1,
-        sample_every=2,
-        checkpoint_every=100,
-        progress=False,
-        tensorboard=False,
-        out=str(out),
-    )
-    values.update(options)
-    return Trainer.start(resolve_config(preset, **values)).train()
+# Twelve steps with a grid every two: enough for a strip of samples over time.
+TRAINING = dict(steps=12, sample_every=2, checkpoint_every=100)
 
 
 def append_eval_records(run_dir: Path, features: str = "classifier-mnist") -> None:
@@ -98,13 +84,13 @@ class Runs:
 
 
 @pytest.fixture(scope="session")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+def runs(tmp_path_factory: pytest.TempPathFactory, tiny_config) -> Runs:
     root = tmp_path_factory.mktemp("runs")
-    gan = train_tiny("wgan-gp", root / "00000-wgan-gp-digits")
+    gan = Trainer.start(tiny_config("wgan-gp", root / "00000-wgan-gp-digits", **TRAINING)).train()
     append_eval_records(gan)
     (gan / "evaluations").mkdir()
     (gan / "evaluations" / "final.json").write_text(json.dumps(FINAL_EVALUATION))
-    vae = train_tiny("vae", root / "00001-vae-digits")
+    vae = Trainer.start(tiny_config("vae", root / "00001-vae-digits", **TRAINING)).train()
     killed_config = resolve_config(
         "wgan", data="digits", hidden=(16, 16), latent_dim=4, out=str(root / "00002-killed")
     )

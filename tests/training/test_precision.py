@@ -12,7 +12,6 @@ from torch import nn
 
 from genlab.errors import GenlabError
 from genlab.training.checkpoint import load_checkpoint
-from genlab.training.config import resolve_config
 from genlab.training.logging import read_metrics
 from genlab.training.trainer import AutocastForward, Trainer
 
@@ -20,21 +19,8 @@ from genlab.training.trainer import AutocastForward, Trainer
 BF16_TOLERANCE = 0.05
 
 
-def tiny(preset: str, out, **options):
-    values = dict(
-        data="digits",
-        steps=3,
-        batch_size=16,
-        hidden=(32, 32),
-        latent_dim=8,
-        log_every=1,
-        sample_every=100,
-        checkpoint_every=100,
-        progress=False,
-        tensorboard=False,
-        out=str(out),
-    )
-    return resolve_config(preset, **{**values, **options})
+# Seconds-long runs: three steps, no grids or checkpoints on the way.
+SHORT = dict(steps=3, sample_every=100, checkpoint_every=100)
 
 
 def test_autocast_forward_computes_in_bf16_and_returns_float32():
@@ -51,8 +37,10 @@ def test_autocast_forward_computes_in_bf16_and_returns_float32():
 
 
 @pytest.mark.parametrize("preset", ["wgan-gp", "vae"])
-def test_bf16_training_runs_and_keeps_float32_state(tmp_path, preset):
-    run_dir = Trainer.start(tiny(preset, tmp_path / "bf16", precision="bf16")).train()
+def test_bf16_training_runs_and_keeps_float32_state(tiny_config, tmp_path, preset):
+    run_dir = Trainer.start(
+        tiny_config(preset, tmp_path / "bf16", **SHORT, precision="bf16")
+    ).train()
     assert json.loads((run_dir / "config.json").read_text())["precision"] == "bf16"
     records = read_metrics(run_dir)
     assert [r["step"] for r in records] == [1, 2, 3]
@@ -71,11 +59,13 @@ def test_bf16_training_runs_and_keeps_float32_state(tmp_path, preset):
 
 
 @pytest.mark.parametrize("preset", ["wgan-gp", "vae"])
-def test_first_step_losses_agree_with_fp32_within_bf16_rounding(tmp_path, preset):
+def test_first_step_losses_agree_with_fp32_within_bf16_rounding(tiny_config, tmp_path, preset):
     keys = ("loss_critic", "loss_generator", "penalty") if preset != "vae" else ("loss", "kl")
     runs = {}
     for precision in ("fp32", "bf16"):
-        config = tiny(preset, tmp_path / precision, precision=precision, steps=1)
+        config = tiny_config(
+            preset, tmp_path / precision, **{**SHORT, "steps": 1}, precision=precision
+        )
         runs[precision] = read_metrics(Trainer.start(config).train())[0]
     for key in keys:
         fp32, bf16 = runs["fp32"][key], runs["bf16"][key]
@@ -83,6 +73,6 @@ def test_first_step_losses_agree_with_fp32_within_bf16_rounding(tmp_path, preset
         assert bf16 == pytest.approx(fp32, rel=BF16_TOLERANCE, abs=1e-3), key  # ... only a little
 
 
-def test_unknown_precision_is_refused(tmp_path):
+def test_unknown_precision_is_refused(tiny_config, tmp_path):
     with pytest.raises(GenlabError, match=r"precision 'fp16'.*fp32"):
-        tiny("wgan-gp", tmp_path, precision="fp16")
+        tiny_config("wgan-gp", tmp_path, **SHORT, precision="fp16")

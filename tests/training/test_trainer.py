@@ -11,29 +11,10 @@ import torch
 
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.training.checkpoint import list_checkpoints, load_checkpoint
-from genlab.training.config import resolve_config
 from genlab.training.logging import read_metrics
 from genlab.training.trainer import Trainer
 
 LOSS_KEYS = ("loss_critic", "loss_generator", "wasserstein_estimate", "loss")
-
-
-def tiny(preset: str, out, **options):
-    values = dict(
-        data="digits",
-        steps=6,
-        batch_size=16,
-        hidden=(32, 32),
-        latent_dim=8,
-        log_every=1,
-        sample_every=3,
-        checkpoint_every=3,
-        progress=False,
-        tensorboard=False,
-        out=str(out),
-    )
-    values.update(options)
-    return resolve_config(preset, **values)
 
 
 def losses(run_dir) -> list[dict[str, float]]:
@@ -42,8 +23,8 @@ def losses(run_dir) -> list[dict[str, float]]:
     ]
 
 
-def test_run_folder_tells_its_story(tmp_path):
-    run_dir = Trainer.start(tiny("wgan-gp", tmp_path / "run")).train()
+def test_run_folder_tells_its_story(tiny_config, tmp_path):
+    run_dir = Trainer.start(tiny_config("wgan-gp", tmp_path / "run")).train()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["preset"] == "wgan-gp"
     assert config["n_critic"] == 5
@@ -69,19 +50,19 @@ def test_run_folder_tells_its_story(tmp_path):
 
 
 @pytest.mark.parametrize("preset", ["wgan-gp", "wgan", "vae", "sngan"])
-def test_resume_reproduces_the_uninterrupted_losses(tmp_path, preset):
-    whole = Trainer.start(tiny(preset, tmp_path / "whole")).train()
-    half = Trainer.start(tiny(preset, tmp_path / "half", steps=3)).train()
+def test_resume_reproduces_the_uninterrupted_losses(tiny_config, tmp_path, preset):
+    whole = Trainer.start(tiny_config(preset, tmp_path / "whole")).train()
+    half = Trainer.start(tiny_config(preset, tmp_path / "half", steps=3)).train()
     Trainer.resume(half, steps=6).train()
     assert losses(half) == losses(whole)
     assert len(losses(whole)) == 6
 
 
-def test_resume_continues_from_the_newest_checkpoint_after_extra_logging(tmp_path):
+def test_resume_continues_from_the_newest_checkpoint_after_extra_logging(tiny_config, tmp_path):
     # A run killed after step 4 has logged step 4 but its newest checkpoint is step 3:
     # the log is cut back to step 3 and continues exactly.
-    whole = Trainer.start(tiny("wgan-gp", tmp_path / "whole")).train()
-    config = tiny("wgan-gp", tmp_path / "killed", steps=4, checkpoint_every=3)
+    whole = Trainer.start(tiny_config("wgan-gp", tmp_path / "whole")).train()
+    config = tiny_config("wgan-gp", tmp_path / "killed", steps=4, checkpoint_every=3)
     trainer = Trainer.start(config)
     trainer.train()
     (trainer.run_dir / "checkpoints" / "step-00000004.pt").unlink()
@@ -89,8 +70,8 @@ def test_resume_continues_from_the_newest_checkpoint_after_extra_logging(tmp_pat
     assert losses(trainer.run_dir) == losses(whole)
 
 
-def test_clipping_bounds_every_critic_weight_during_training(tmp_path):
-    trainer = Trainer.start(tiny("wgan", tmp_path / "run", clip=0.001, steps=3))
+def test_clipping_bounds_every_critic_weight_during_training(tiny_config, tmp_path):
+    trainer = Trainer.start(tiny_config("wgan", tmp_path / "run", clip=0.001, steps=3))
     trainer.train()
     bound = torch.tensor(0.001)
     for parameter in trainer.critic.parameters():
@@ -112,8 +93,8 @@ class _NaNAfter:
         return self.objective.generator_loss(fake)
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
-    trainer = Trainer.start(tiny("wgan-gp", tmp_path / "run", checkpoint_every=2))
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tiny_config, tmp_path):
+    trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", checkpoint_every=2))
     trainer.objective = _NaNAfter(trainer.objective, calls=5 * 3)  # NaN in step 4
     with pytest.raises(NonFiniteLossError, match=r"step 4: the critic loss is nan"):
         trainer.train()
@@ -122,9 +103,9 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path):
     assert load_checkpoint(checkpoints[-1])["step"] == 2
 
 
-def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path):
-    whole = Trainer.start(tiny("wgan-gp", tmp_path / "whole")).train()
-    trainer = Trainer.start(tiny("wgan-gp", tmp_path / "run", checkpoint_every=100))
+def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tiny_config, tmp_path):
+    whole = Trainer.start(tiny_config("wgan-gp", tmp_path / "whole")).train()
+    trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", checkpoint_every=100))
     original = trainer._gan_step
     calls = {"n": 0}
 
@@ -143,19 +124,19 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path):
     assert losses(trainer.run_dir) == losses(whole)
 
 
-def test_same_seed_same_run(tmp_path):
-    first = Trainer.start(tiny("dcgan", tmp_path / "a", steps=3)).train()
-    second = Trainer.start(tiny("dcgan", tmp_path / "b", steps=3)).train()
+def test_same_seed_same_run(tiny_config, tmp_path):
+    first = Trainer.start(tiny_config("dcgan", tmp_path / "a", steps=3)).train()
+    second = Trainer.start(tiny_config("dcgan", tmp_path / "b", steps=3)).train()
     assert losses(first) == losses(second)
 
 
-def test_starting_into_an_existing_run_is_refused(tmp_path):
-    Trainer.start(tiny("vae", tmp_path / "run", steps=1)).train()
+def test_starting_into_an_existing_run_is_refused(tiny_config, tmp_path):
+    Trainer.start(tiny_config("vae", tmp_path / "run", steps=1)).train()
     with pytest.raises(GenlabError, match="--resume"):
-        Trainer.start(tiny("vae", tmp_path / "run", steps=1))
+        Trainer.start(tiny_config("vae", tmp_path / "run", steps=1))
 
 
-def test_toy_data_trains_an_mlp_on_points(tmp_path):
-    run_dir = Trainer.start(tiny("wgan-gp", tmp_path / "run", data="8gaussians")).train()
+def test_toy_data_trains_an_mlp_on_points(tiny_config, tmp_path):
+    run_dir = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", data="8gaussians")).train()
     assert json.loads((run_dir / "model.json").read_text())["data_shape"] == [2]
     assert (run_dir / "samples" / "step-00000006.png").is_file()

