@@ -1,6 +1,7 @@
 import json
 import math
 
+import pytest
 from click.testing import CliRunner
 
 from genlab.cli.main import cli
@@ -28,3 +29,34 @@ def test_experiment_is_a_group_listing_its_subcommands():
     result = CliRunner().invoke(cli, ["experiment", "--help"])
     assert result.exit_code == 0
     assert "parallel-lines" in result.output
+
+
+def test_compare_command_runs_a_quick_comparison(
+    tmp_path, shared_data_dir, mnist_dir, inception_weights_file
+):
+    out = tmp_path / "compare"
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("experiment", "compare", "--quick", "--models", "vae"),
+            *("--out", str(out), "--data-dir", str(shared_data_dir)),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "| VAE | " in result.output
+    assert f"wrote {out / 'compare.json'}" in result.output
+    summary = json.loads((out / "compare.json").read_text())
+    assert summary["settings"]["models"] == ["vae"]
+    assert summary["runs"]["vae-seed0"]["recon_mse"] > 0
+
+
+def test_compare_refuses_an_unknown_model_in_one_line(capsys):
+    from genlab.cli.main import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["experiment", "compare", "--models", "vae,diffusion", "--quick"])
+    assert stopped.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: unknown model(s) ['diffusion']")
+    assert "\n" not in error
