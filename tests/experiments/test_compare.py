@@ -36,6 +36,7 @@ def compared(tmp_path_factory, shared_data_dir, mnist_dir, inception_weights_fil
         limit=500,
         data_dir=str(shared_data_dir),
         ci_resamples=10,
+        report_lipschitz=False,
     )
     messages: list[str] = []
     results = run_compare(out, settings, progress=messages.append)
@@ -62,6 +63,8 @@ def test_every_model_is_trained_evaluated_and_tabled(compared):
         assert math.isnan(summary["fid_classifier"]["low"])  # one seed: no spread to estimate
     table = (out / "compare.md").read_text()
     assert all(f"| {spec.label} |" in table for spec in MODELS.values())
+    assert "WGAN-GP" in table
+    assert "wgan-gp-seed0" in (out / "report.html").read_text()
     for figure in ("grids.png", "fid_vs_time.png", "wasserstein_vs_fid.png"):
         assert (out / figure).stat().st_size > 5_000
 

@@ -181,6 +181,6 @@ def compare(
         )
     run_compare(out, settings, progress=click.echo)
     click.echo((Path(out) / "compare.md").read_text())
-    for name in ("compare.json", "compare.md", "grids.png", "fid_vs_time.png"):
+    written = ("compare.json", "compare.md", "report.html", "grids.png", "fid_vs_time.png")
+    for name in (*written, "wasserstein_vs_fid.png"):
         click.echo(f"wrote {Path(out) / name}")
-    click.echo(f"wrote {Path(out) / 'wasserstein_vs_fid.png'}")

@@ -109,6 +109,7 @@ class CompareSettings:
     limit: int | None = None
     data_dir: str | None = None
     ci_resamples: int = 100
+    report_lipschitz: bool = True  # Lipschitz bounds of each critic in report.html
 
     def __post_init__(self) -> None:
         self.seeds, self.models = tuple(self.seeds), tuple(self.models)
@@ -211,8 +212,9 @@ def run_compare(
     """Train and evaluate every (model, seed) into ``out/runs``; return and save the results.
 
     Writes ``out/compare.json`` (settings, per-run and per-model numbers, correlations),
-    ``out/compare.md`` (the table) and the figures ``out/grids.png``, ``out/fid_vs_time.png``
-    and ``out/wasserstein_vs_fid.png``.
+    ``out/compare.md`` (the table), the figures ``out/grids.png``, ``out/fid_vs_time.png`` and
+    ``out/wasserstein_vs_fid.png``, and ``out/report.html`` (`genlab.report`) of the first
+    seed's runs side by side.
     """
     out = Path(out)
     say = progress or (lambda message: None)
@@ -341,12 +343,21 @@ def save_results(out: Path, results: dict[str, Any], settings: CompareSettings) 
     from dataclasses import asdict
 
     from genlab.experiments.compare_figures import save_compare_figures
+    from genlab.report import write_report
 
     payload = {"settings": asdict(settings), **results}
     text = json.dumps(payload, indent=2, sort_keys=True, default=_nan_safe)
     atomic_write_bytes(out / "compare.json", (text + "\n").encode())
     atomic_write_bytes(out / "compare.md", format_markdown(results, settings).encode())
     save_compare_figures(out, settings)
+    write_report(
+        [out / "runs" / run_name(model, settings.seeds[0]) for model in settings.models],
+        out=out / "report.html",
+        lipschitz=settings.report_lipschitz,
+        data_dir=settings.data_dir,
+        title=f"genlab experiment compare: {settings.minutes:g} min per model, seed "
+        f"{settings.seeds[0]}",
+    )
 
 
 def _nan_safe(value: Any) -> Any:
