@@ -60,3 +60,13 @@ def test_compare_refuses_an_unknown_model_in_one_line(capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: unknown model(s) ['diffusion']")
     assert "\n" not in error
+
+
+def test_errors_under_torchrun_say_which_rank(capsys, monkeypatch):
+    from genlab.cli.main import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(SystemExit):
+        main(["experiment", "compare", "--models", "diffusion", "--quick"])
+    assert capsys.readouterr().err.startswith("error (rank 1): unknown model(s)")

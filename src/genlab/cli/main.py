@@ -7,6 +7,7 @@ module stays thin: parse, call the library, print.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="genlab", standalone_mode=False)
     except GenlabError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"{_error_label()}: {exc}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -65,3 +66,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+
+
+def _error_label() -> str:
+    """``error``, or ``error (rank N)`` in a process of a torchrun job, where every rank reports
+    (an error shared by all ranks then shows once per rank, each line saying which)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    return f"error (rank {os.environ.get('RANK', '?')})" if world_size > 1 else "error"
