@@ -14,6 +14,7 @@ from genlab.training.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
+    load_latest_good_checkpoint,
     restore_rng_state,
     save_checkpoint,
 )
@@ -40,8 +41,9 @@ def test_rng_states_round_trip_through_a_weights_only_load(tmp_path):
 def test_truncated_checkpoint_is_refused_clearly(tmp_path):
     path = save_checkpoint({"step": 1, "w": torch.randn(1000)}, tmp_path, 1)
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(GenlabError, match="truncated, corrupt"):
+    with pytest.raises(GenlabError, match="truncated or corrupt — delete it") as info:
         load_checkpoint(path)
+    assert "If you are seeing this error" not in str(info.value)  # PyTorch's advice is cut
 
 
 class Payload:
@@ -52,10 +54,28 @@ def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "checkpoints" / "step-00000001.pt"
     path.parent.mkdir()
     torch.save({"format": "genlab-checkpoint-1", "object": Payload()}, path)
-    with pytest.raises(GenlabError, match="cannot load checkpoint"):
+    with pytest.raises(GenlabError, match=r"refused to load .* never runs code") as info:
         load_checkpoint(path)
+    assert "weights_only` set to `False`" not in str(info.value)  # no advice to run the code
 
 
 def test_missing_checkpoint_says_what_a_run_folder_is(tmp_path):
     with pytest.raises(GenlabError, match="no checkpoint"):
         latest_checkpoint(tmp_path)
+
+
+def test_resume_skips_damaged_newest_checkpoints_with_a_warning(tmp_path):
+    for step in (1, 2, 3):
+        save_checkpoint({"step": step}, tmp_path, step)
+    newest = list_checkpoints(tmp_path)
+    for path in newest[1:]:
+        path.write_bytes(path.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="step-00000003.pt .*resuming from step-00000001.pt"):
+        assert load_latest_good_checkpoint(tmp_path)["step"] == 1
+
+
+def test_resume_with_no_loadable_checkpoint_says_so(tmp_path):
+    path = save_checkpoint({"step": 1}, tmp_path, 1)
+    path.write_bytes(b"garbage")
+    with pytest.raises(GenlabError, match=r"no checkpoint of .* loads"):
+        load_latest_good_checkpoint(tmp_path)

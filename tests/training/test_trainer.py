@@ -96,11 +96,18 @@ class _NaNAfter:
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tiny_config, tmp_path):
     trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", checkpoint_every=2))
     trainer.objective = _NaNAfter(trainer.objective, calls=5 * 3)  # NaN in step 4
-    with pytest.raises(NonFiniteLossError, match=r"step 4: the critic loss is nan"):
+    with pytest.raises(NonFiniteLossError, match=r"step 4: the critic loss is nan.*step-00000002"):
         trainer.train()
     checkpoints = list_checkpoints(trainer.run_dir)
     assert [p.name for p in checkpoints] == ["step-00000002.pt"]
     assert load_checkpoint(checkpoints[-1])["step"] == 2
+
+
+def test_nan_before_any_checkpoint_says_none_was_written(tiny_config, tmp_path):
+    trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run"))
+    trainer.objective = _NaNAfter(trainer.objective, calls=0)
+    with pytest.raises(NonFiniteLossError, match=r"step 1: .*no checkpoint had been written yet"):
+        trainer.train()
 
 
 def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tiny_config, tmp_path):

@@ -8,8 +8,10 @@ previous checkpoint intact; older ones are deleted only after the new one is in 
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +68,52 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise GenlabError(f"checkpoint {path} does not exist; pass a run folder or a .pt file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise GenlabError(
+            f"refused to load {path}: it holds pickled Python objects that run code when loaded. "
+            "genlab loads checkpoints with weights_only=True and never runs code from a file; a "
+            "genlab checkpoint holds only tensors and plain data, so this one was written by "
+            "something else or altered — do not load it"
+        ) from None
     except Exception as exc:  # torch raises several types for truncated or foreign files
         raise GenlabError(
-            f"cannot load checkpoint {path} ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-            "it is truncated, corrupt or not a genlab checkpoint — resume from an older one"
+            f"cannot load checkpoint {path} ({_first_sentence(exc)}): it is truncated or "
+            "corrupt — delete it to resume from the checkpoint before it"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GenlabError(f"{path} is not a genlab checkpoint (expected format {FORMAT})")
     return state
+
+
+def load_latest_good_checkpoint(run_dir: Path) -> dict[str, Any]:
+    """The newest checkpoint of ``run_dir`` that loads, warning about each newer one that does not.
+
+    A checkpoint damaged after it was written (a disk error, a copy cut short) should cost the
+    steps since the one before it, not the run.
+    """
+    checkpoints = list_checkpoints(run_dir)
+    if not checkpoints:
+        latest_checkpoint(run_dir)  # raises the no-checkpoint error
+    problems = []
+    for path in reversed(checkpoints):
+        try:
+            state = load_checkpoint(path)
+        except GenlabError as error:
+            problems.append(str(error))
+            continue
+        for problem in problems:
+            warnings.warn(f"{problem}; resuming from {path.name} instead", stacklevel=2)
+        return state
+    raise GenlabError(
+        f"no checkpoint of {run_dir} loads ({len(problems)} tried); the first problem: "
+        f"{problems[0]}"
+    )
+
+
+def _first_sentence(error: Exception) -> str:
+    # PyTorch's messages run to several sentences of advice meant for its own users.
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text.split('. ')[0]}"
 
 
 def capture_rng_state() -> dict[str, Any]:

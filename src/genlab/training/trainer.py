@@ -249,9 +249,7 @@ class Trainer:
         run_dir = Path(run_dir)
         distributed.init()
         # Read by rank 0 and sent to all, so the run folder need only be on rank 0's disk.
-        state = distributed.run_on_main(
-            lambda: ckpt.load_checkpoint(ckpt.latest_checkpoint(run_dir))
-        )
+        state = distributed.run_on_main(lambda: ckpt.load_latest_good_checkpoint(run_dir))
         config = TrainConfig.from_dict(state["config"])
         if steps is not None:
             config.steps = steps
@@ -325,12 +323,18 @@ class Trainer:
 
     # ---------------------------------------------------------------- steps
     def _check_finite(self, name: str, value: torch.Tensor) -> None:
-        if not bool(torch.isfinite(value)):
-            raise NonFiniteLossError(
-                f"step {self.step + 1}: {name} is {value.item()}; training stopped, the last good "
-                f"checkpoint in {self.run_dir / ckpt.CHECKPOINT_DIR} is kept — lower the learning "
-                "rate or check the data, then resume"
-            )
+        if bool(torch.isfinite(value)):
+            return
+        kept = ckpt.list_checkpoints(self.run_dir)
+        saved = (
+            f"the last good checkpoint, {kept[-1].name}, is kept"
+            if kept
+            else "no checkpoint had been written yet"
+        )
+        raise NonFiniteLossError(
+            f"step {self.step + 1}: {name} is {value.item()}; training stopped and {saved} — "
+            "start again with a lower --lr, or check the data for NaNs"
+        )
 
     def _latent(self) -> torch.Tensor:
         """This process's rows of a global batch of latent noise.
