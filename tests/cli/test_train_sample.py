@@ -92,6 +92,24 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_resume_past_a_damaged_checkpoint_warns_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    run(["train", "--preset", "wgan-gp", "--out", str(out), "--checkpoint-every", "1", *FAST])
+    newest = sorted((out / "checkpoints").glob("step-*.pt"))[-1]
+    newest.write_bytes(newest.read_bytes()[:500])
+    resumed = subprocess.run(
+        [sys.executable, "-m", "genlab", "train", "--resume", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    warning = [line for line in resumed.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1
+    assert "step-00000002.pt" in warning[0]
+    assert "resuming from step-00000001.pt" in warning[0]
+    assert ".py:" not in resumed.stderr  # no source line of genlab
+
+
 def test_help_lists_every_command_and_python_dash_m_works():
     result = subprocess.run(
         [sys.executable, "-m", "genlab", "--help"], capture_output=True, text=True, check=True

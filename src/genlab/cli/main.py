@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -53,6 +54,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, printing user errors as one line without a traceback."""
+    warnings.formatwarning = _one_line_warning
     try:
         cli.main(args=argv, prog_name="genlab", standalone_mode=False)
     except GenlabError as exc:
@@ -73,3 +75,8 @@ def _error_label() -> str:
     (an error shared by all ranks then shows once per rank, each line saying which)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     return f"error (rank {os.environ.get('RANK', '?')})" if world_size > 1 else "error"
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    # A user of the command needs what happened, not the line of genlab that noticed it.
+    return f"warning: {message}\n"
