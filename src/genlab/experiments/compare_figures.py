@@ -56,21 +56,25 @@ def _run_dir(runs_dir: Path, model: str, seed: int) -> Path:
     return Path(runs_dir) / run_name(model, seed)
 
 
-def save_grids(path: Path, runs_dir: Path, models, seed: int) -> None:
-    """The last sample grid of each model (one seed), side by side."""
+def save_grids(path: Path, runs_dir: Path, models, seed: int, *, columns: int = 4) -> None:
+    """The last sample grid of each model (one seed), ``columns`` to a row."""
     from PIL import Image
 
     plt = _pyplot()
-    figure, axes = plt.subplots(1, len(models), figsize=(2.6 * len(models), 3.0), dpi=100)
-    for axis, model in zip(np.atleast_1d(axes), models, strict=True):
-        grids = sorted((_run_dir(runs_dir, model, seed) / SAMPLES_DIR).glob("step-*.png"))
+    rows = -(-len(models) // columns)
+    width = min(columns, len(models))
+    figure, axes = plt.subplots(rows, width, figsize=(3.0 * width, 3.3 * rows), dpi=100)
+    axes = np.atleast_1d(axes).ravel()
+    for axis in axes:
         axis.axis("off")
+    for axis, model in zip(axes, models, strict=False):
+        grids = sorted((_run_dir(runs_dir, model, seed) / SAMPLES_DIR).glob("step-*.png"))
         if grids:
             axis.imshow(np.asarray(Image.open(grids[-1]).convert("RGB")))
             step = int(grids[-1].stem.split("-")[1])
-            axis.set_title(f"{MODELS[model].label}\nstep {step}", fontsize=9)
+            axis.set_title(f"{MODELS[model].label}\nstep {step}", fontsize=10)
         else:
-            axis.set_title(f"{MODELS[model].label}\n(no samples)", fontsize=9)
+            axis.set_title(f"{MODELS[model].label}\n(no samples)", fontsize=10)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
