@@ -109,3 +109,19 @@ def test_correlation_averages_the_estimates_between_evaluations():
 def test_unknown_models_are_refused():
     with pytest.raises(GenlabError, match="unknown model"):
         CompareSettings(models=("vae", "diffusion"))
+
+
+def test_intervals_are_cut_at_the_bounds_a_metric_can_take():
+    from genlab.experiments.compare import _aggregate
+
+    runs = [
+        {"steps": 1, "recall": value, "fid_classifier": fid}
+        for value, fid in [(0.0, 1.0), (0.02, 900.0), (0.9, 5.0)]
+    ]
+    summary = _aggregate(runs)
+    raw = mean_with_t_interval([0.0, 0.02, 0.9])
+    assert raw["low"] < 0 < 1 < raw["high"]  # the t interval reaches past both ends ...
+    assert summary["recall"]["low"] == 0.0  # ... and is cut there
+    assert summary["recall"]["high"] == 1.0
+    assert summary["fid_classifier"]["low"] == 0.0
+    assert summary["recall"]["mean"] == pytest.approx(0.92 / 3)

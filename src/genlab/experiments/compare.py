@@ -93,6 +93,15 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
 }
 # Shown ×1000 so that the table has no columns of zeros.
 _SCALED = {"kid_inception": 1e3}
+# Where each value can lie: a t interval over few seeds can reach past it, and is cut there
+# (the mean itself always lies inside). Everything else is at least 0.
+_DOMAIN = {
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "coverage": (0.0, 1.0),
+    "modes": (0.0, 10.0),
+    "spearman_w_fid": (-1.0, 1.0),
+}
 
 
 @dataclass
@@ -305,7 +314,14 @@ def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for column in [*COLUMNS, "spearman_w_fid"]:
         present = [r[column] for r in runs if column in r and math.isfinite(r[column])]
         if present:
-            summary[column] = mean_with_t_interval(present)
+            summary[column] = _within(mean_with_t_interval(present), column)
+    return summary
+
+
+def _within(summary: dict[str, float], column: str) -> dict[str, float]:
+    low, high = _DOMAIN.get(column, (0.0, math.inf))
+    if math.isfinite(summary["low"]):
+        summary["low"], summary["high"] = max(summary["low"], low), min(summary["high"], high)
     return summary
 
 
@@ -378,7 +394,7 @@ def format_markdown(results: dict[str, Any], settings: CompareSettings) -> str:
     ]
     for model, summary in results["models"].items():
         cells = [MODELS[model].label, _cell(summary["steps"], digits=0)]
-        cells += [_cell(summary[c]) if c in summary else "—" for c in shown]
+        cells += [_cell(summary[c], _DIGITS.get(c)) if c in summary else "—" for c in shown]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
@@ -398,7 +414,29 @@ def format_markdown(results: dict[str, Any], settings: CompareSettings) -> str:
         summary = results["models"][model].get("spearman_w_fid")
         cells = ", ".join(f"{v:.2f}" for v in per_seed)
         lines.append(f"| {MODELS[model].label} | {cells} | {_cell(summary) if summary else '—'} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *_per_run_table(results)]) + "\n"
+
+
+def _per_run_table(results: dict[str, Any]) -> list[str]:
+    """One row per run: steps, the two FIDs (classifier-FID with its bootstrap interval), modes."""
+    lines = [
+        "Per run (classifier-FID with its bootstrap 95 % interval over images):",
+        "",
+        "| run | steps | FID (Inception) | classifier-FID | digits covered |",
+        "|---|---|---|---|---|",
+    ]
+    for name, run in results["runs"].items():
+        interval = run.get("fid_classifier_bootstrap")
+        fid = f"{run['fid_classifier']:.1f}" if "fid_classifier" in run else "—"
+        if interval:
+            fid += f" [{interval[0]:.1f}, {interval[1]:.1f}]"
+        inception = f"{run['fid_inception']:.1f}" if "fid_inception" in run else "—"
+        modes = f"{run['modes']:.0f}" if "modes" in run else "—"
+        lines.append(f"| {name} | {run['steps']} | {inception} | {fid} | {modes} |")
+    return lines
+
+
+_DIGITS = {"modes": 1}
 
 
 def _cell(summary: dict[str, float], digits: int | None = None) -> str:
