@@ -174,3 +174,14 @@ def test_format_number(value, expected):
 )
 def test_format_duration(seconds, expected):
     assert format_duration(seconds) == expected
+
+
+def test_a_time_budget_is_shown_instead_of_the_step_ceiling(runs, copy_run, tmp_path):
+    run = copy_run(runs.gan)
+    config = json.loads((run / "config.json").read_text())
+    config.update(minutes=2.0, steps=10**9)
+    (run / "config.json").write_text(json.dumps(config))
+    files = write_report([run], out=tmp_path / "r.html", lipschitz=False)
+    summary = files.markdown.read_text()
+    assert "in a budget of 2 min" in summary
+    assert "1 000 000 000" not in summary

@@ -111,8 +111,10 @@ def _optimizer(run: RunSummary) -> str:
 
 
 def _steps(run: RunSummary) -> str:
-    planned = run.config.get("steps")
+    planned, minutes = run.config.get("steps"), run.config.get("minutes")
     reached = format_number(run.steps_reached)
+    if minutes:  # a time budget: the planned steps are only a ceiling
+        return f"{reached} in a budget of {format_number(minutes)} min"
     return f"{reached} of {format_number(planned)}" if isinstance(planned, int) else reached
 
 
