@@ -32,3 +32,22 @@ def test_finished_file_gets_the_default_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
+
+
+def test_write_json_is_standard_json_even_with_non_finite_numbers(tmp_path):
+    import json
+    import math
+
+    from genlab.fileio import write_json
+
+    path = tmp_path / "values.json"
+    write_json(path, {"b": [1.5, math.inf], "a": {"nan": math.nan}, "n": 3})
+    text = path.read_text()
+    assert "NaN" not in text  # Python's non-standard tokens
+    assert "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda name: pytest.fail(name)) == {
+        "a": {"nan": "nan"},
+        "b": [1.5, "inf"],
+        "n": 3,
+    }
+    assert text.index('"a"') < text.index('"b"')  # sorted keys

@@ -9,11 +9,13 @@ rename itself survives a power cut.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def _default_file_mode() -> int:
@@ -58,3 +60,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (see `atomic_write`)."""
     with atomic_write(path) as handle:
         handle.write(data)
+
+
+def write_json(path: str | os.PathLike, values: dict[str, Any]) -> None:
+    """``values`` as indented JSON with sorted keys, atomically.
+
+    Non-finite numbers (a perfect PSNR, an interval over one seed) are written as the strings
+    ``"inf"``/``"nan"``: JSON has no such numbers, and Python's ``NaN`` token breaks other readers.
+    """
+    text = json.dumps(_json_safe(values), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value

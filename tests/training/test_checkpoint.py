@@ -70,8 +70,13 @@ def test_resume_skips_damaged_newest_checkpoints_with_a_warning(tmp_path):
     newest = list_checkpoints(tmp_path)
     for path in newest[1:]:
         path.write_bytes(path.read_bytes()[:100])
-    with pytest.warns(UserWarning, match="step-00000003.pt .*resuming from step-00000001.pt"):
+    with pytest.warns(UserWarning) as caught:
         assert load_latest_good_checkpoint(tmp_path)["step"] == 1
+    messages = [str(warning.message) for warning in caught]
+    assert len(messages) == 2  # one per damaged checkpoint, newest first
+    for message, damaged in zip(messages, ("step-00000003.pt", "step-00000002.pt"), strict=True):
+        assert damaged in message
+        assert message.endswith("resuming from step-00000001.pt instead")
 
 
 def test_resume_with_no_loadable_checkpoint_says_so(tmp_path):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+
+from genlab.fileio import write_json
 
 # Rows of the table: (result key, label, key of the ± value or None). Imported names would pull
 # torch into `genlab --help`; the strings are checked against genlab.metrics.keys and
@@ -148,7 +148,7 @@ def keep_in_run(source_b: str, result: dict[str, Any]) -> Path | None:
     settings sit beside each other and the same evaluation run again replaces its file.
     """
     from genlab.metrics import evaluate as driver
-    from genlab.training.run_folder import is_run_dir
+    from genlab.training.run_folder import EVALUATIONS_DIR, is_run_dir
 
     if not is_run_dir(Path(source_b)):
         return None
@@ -202,28 +202,6 @@ def format_protocol(protocol: dict[str, Any], elapsed: float) -> str:
         lines.append(f"  settings   {settings}")
     lines.append(f"  seed {protocol['seed']}, genlab {protocol['genlab_version']}, {elapsed:.1f} s")
     return "\n".join(lines)
-
-
-#: Folder of a run where `genlab eval` files its results (read by `genlab report`).
-EVALUATIONS_DIR = "evaluations"
-
-
-def write_json(path: Path, result: dict[str, Any]) -> None:
-    """The result as JSON (non-finite numbers, such as a perfect PSNR, as strings)."""
-    from genlab.data.imageio import atomic_write_bytes
-
-    text = json.dumps(_json_safe(result), indent=2, sort_keys=True) + "\n"
-    atomic_write_bytes(path, text.encode())
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
 
 
 def _number(value: float) -> str:

@@ -39,12 +39,13 @@ import numpy as np
 from scipy import stats
 
 from genlab.errors import GenlabError
-from genlab.fileio import atomic_write_bytes
+from genlab.fileio import atomic_write_bytes, write_json
 from genlab.metrics import keys
 from genlab.metrics.evaluate import PROTOCOL, evaluate
 from genlab.training.config import resolve_config
 from genlab.training.logging import read_metrics
 from genlab.training.periodic_eval import eval_key
+from genlab.training.run_folder import EVALUATIONS_DIR
 from genlab.training.trainer import Trainer
 
 
@@ -75,7 +76,6 @@ DATA = "mnist"
 REFERENCE = "mnist:test"
 CLASSIFIER = "classifier-mnist"
 INCEPTION = "inception"
-EVALUATIONS_DIR = "evaluations"
 DONE_MARK = "done"
 
 # Column key -> (header, source evaluation, key in it); the order of the results table.
@@ -206,8 +206,6 @@ def _metric_values(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_evaluation(run_dir: Path, name: str, result: dict[str, Any]) -> None:
-    from genlab.cli.eval import write_json
-
     (run_dir / EVALUATIONS_DIR).mkdir(exist_ok=True)
     write_json(run_dir / EVALUATIONS_DIR / f"{name}.json", result)
 
@@ -362,8 +360,7 @@ def save_results(out: Path, results: dict[str, Any], settings: CompareSettings) 
     from genlab.report import write_report
 
     payload = {"settings": asdict(settings), **results}
-    text = json.dumps(payload, indent=2, sort_keys=True, default=_nan_safe)
-    atomic_write_bytes(out / "compare.json", (text + "\n").encode())
+    write_json(out / "compare.json", payload)
     atomic_write_bytes(out / "compare.md", format_markdown(results, settings).encode())
     save_compare_figures(out, settings)
     write_report(
@@ -374,10 +371,6 @@ def save_results(out: Path, results: dict[str, Any], settings: CompareSettings) 
         title=f"genlab experiment compare: {settings.minutes:g} min per model, seed "
         f"{settings.seeds[0]}",
     )
-
-
-def _nan_safe(value: Any) -> Any:
-    return str(value)
 
 
 def format_markdown(results: dict[str, Any], settings: CompareSettings) -> str:

@@ -30,10 +30,9 @@ from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.training.checkpoint import list_checkpoints
 from genlab.training.logging import read_metrics
-from genlab.training.run_folder import is_run_dir
+from genlab.training.run_folder import EVALUATIONS_DIR, is_run_dir
 from genlab.training.samples import SAMPLES_DIR
 
-EVALUATIONS_DIR = "evaluations"
 LIPSCHITZ_FILE = "lipschitz.json"
 #: Separator between the feature extractor and the metric key in an evaluation record.
 EVAL_SEPARATOR = "/"

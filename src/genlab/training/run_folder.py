@@ -10,6 +10,7 @@ Layout::
         samples/             step-XXXXXXXX.png grids from one fixed noise batch
         weights/             generator.safetensors (+ model.json) for sharing without pickle
         tensorboard/         scalars for TensorBoard
+        evaluations/         results of genlab eval (and of the comparison), shown by genlab report
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from genlab.fileio import atomic_write_bytes
-
 DEFAULT_ROOT = Path("runs")
+#: Folder of a run where evaluation results are filed (read by `genlab report`).
+EVALUATIONS_DIR = "evaluations"
 _NUMBERED = re.compile(r"^(\d{5})-")
 
 
@@ -34,10 +35,6 @@ def new_run_dir(name: str, *, root: Path = DEFAULT_ROOT) -> Path:
     path = root / f"{number:05d}-{safe}"
     path.mkdir()
     return path
-
-
-def write_json(path: Path, values: dict[str, Any]) -> None:
-    atomic_write_bytes(path, (json.dumps(values, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_json(path: Path) -> dict[str, Any]:

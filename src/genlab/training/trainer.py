@@ -29,6 +29,7 @@ from torch import nn
 from genlab import distributed
 from genlab.data.registry import load_dataset
 from genlab.errors import GenlabError, NonFiniteLossError
+from genlab.fileio import write_json
 from genlab.models.registry import ModelConfig, build_critic, build_generator, build_vae
 from genlab.objectives.adversarial import make_adversarial_objective, wasserstein_estimate
 from genlab.objectives.elbo import ELBO
@@ -39,7 +40,7 @@ from genlab.training.config import TrainConfig
 from genlab.training.ema import GeneratorEMA
 from genlab.training.logging import RunLogger, truncate_metrics
 from genlab.training.periodic_eval import PeriodicEvaluator
-from genlab.training.run_folder import new_run_dir, read_json, write_json
+from genlab.training.run_folder import new_run_dir, read_json
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
 from genlab.training.weights import export_weights

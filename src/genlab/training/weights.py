@@ -14,8 +14,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from genlab.errors import GenlabError
-from genlab.fileio import atomic_write_bytes
-from genlab.training.run_folder import write_json
+from genlab.fileio import atomic_write_bytes, write_json
 
 if TYPE_CHECKING:
     from genlab.training.trainer import Trainer
