@@ -70,7 +70,7 @@ def test_resume_skips_damaged_newest_checkpoints_with_a_warning(tmp_path):
     newest = list_checkpoints(tmp_path)
     for path in newest[1:]:
         path.write_bytes(path.read_bytes()[:100])
-    with pytest.warns(UserWarning) as caught:
+    with pytest.warns(UserWarning, match="resuming from") as caught:
         assert load_latest_good_checkpoint(tmp_path)["step"] == 1
     messages = [str(warning.message) for warning in caught]
     assert len(messages) == 2  # one per damaged checkpoint, newest first
