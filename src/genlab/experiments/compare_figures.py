@@ -31,10 +31,16 @@ def _pyplot():
     return plt
 
 
-def _colours(models) -> dict[str, tuple]:
-    plt = _pyplot()
-    palette = plt.get_cmap("tab10")
-    return {model: palette(i % 10) for i, model in enumerate(models)}
+def _colours() -> dict[str, tuple]:
+    """One colour per model of `MODELS`, the same in every figure whatever subset is drawn."""
+    palette = _pyplot().get_cmap("tab10")
+    return {model: palette(i % 10) for i, model in enumerate(MODELS)}
+
+
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path)
+    _pyplot().close(figure)
 
 
 def save_compare_figures(out: Path, settings) -> dict[str, Path]:
@@ -75,15 +81,13 @@ def save_grids(path: Path, runs_dir: Path, models, seed: int, *, columns: int = 
             axis.set_title(f"{MODELS[model].label}\nstep {step}", fontsize=10)
         else:
             axis.set_title(f"{MODELS[model].label}\n(no samples)", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def save_fid_vs_time(path: Path, runs_dir: Path, models, seeds) -> None:
     """Classifier-FID against seconds of training, one colour per model, one line per seed."""
     plt = _pyplot()
-    colours = _colours(models)
+    colours = _colours()
     figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
     for model in models:
         for i, seed in enumerate(seeds):
@@ -104,15 +108,13 @@ def save_fid_vs_time(path: Path, runs_dir: Path, models, seeds) -> None:
     axis.set_title("Sample quality over training, same budget (one line per seed)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def save_wasserstein_vs_fid(path: Path, runs_dir: Path, models, seeds) -> None:
     """Critic's W estimate (mean over the logged steps before each evaluation) against FID."""
     plt = _pyplot()
-    colours = _colours(models)
+    colours = _colours()
     figure, axes = plt.subplots(
         1, max(1, len(models)), figsize=(4 * max(1, len(models)), 3.6), dpi=100
     )
@@ -124,6 +126,4 @@ def save_wasserstein_vs_fid(path: Path, runs_dir: Path, models, seeds) -> None:
         axis.set_xlabel("critic's W estimate")
         axis.set_ylabel("classifier-FID")
         axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    _save(figure, path)
