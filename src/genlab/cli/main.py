@@ -6,6 +6,7 @@ module stays thin: parse, call the library, print.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 import sys
@@ -40,6 +41,14 @@ class LazyGroup(click.Group):
         module_name, attribute, _ = COMMANDS[cmd_name]
         return getattr(importlib.import_module(module_name), attribute)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            close = difflib.get_close_matches(name, COMMANDS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            ctx.fail(f"no command {name!r}; {hint}the commands are {', '.join(sorted(COMMANDS))}")
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -63,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # One line like every other error, with where to read more, not click's usage block.
+        command = exc.ctx.command_path if exc.ctx is not None else "genlab"
+        click.echo(f"{_error_label()}: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -6,11 +6,36 @@ from pathlib import Path
 
 import click
 
-from genlab.training.config import PRESETS
+from genlab.training.config import PRESETS, TrainConfig
 
 
 def _preset_help() -> str:
     return "; ".join(f"{name}: {preset.description}" for name, preset in PRESETS.items())
+
+
+def _default(field: str, *, gan_only: bool = False) -> str:
+    """``[default: X]`` for options whose default is the preset's, e.g. ``wgan 5e-05, …``.
+
+    Computed from `TrainConfig` and `PRESETS`, so the help never drifts from the code;
+    ``gan_only`` leaves out the VAE, which has no critic.
+    """
+    base = TrainConfig()
+    by_value: dict[str, list[str]] = {}
+    for name, preset in PRESETS.items():
+        if gan_only and preset.overrides.get("kind") == "vae":
+            continue
+        text = _plain(preset.overrides.get(field, getattr(base, field)))
+        by_value.setdefault(text, []).append(name)
+    if len(by_value) == 1:
+        return f"[default: {next(iter(by_value))}]"
+    parts = [f"{'/'.join(names)} {text}" for text, names in by_value.items()]
+    return f"[default: {', '.join(parts)}]"
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_plain(item) for item in value) + ")"
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @click.command(
@@ -29,11 +54,19 @@ def _preset_help() -> str:
     type=click.Path(file_okay=False),
     help="Folder of data sets (default: $GENLAB_DATA_DIR, else the user cache).",
 )
-@click.option("--limit", type=int, help="Use only the first N training images.")
+@click.option("--limit", type=int, help="Use only the first N training images.  [default: all]")
 @click.option(
-    "--steps", type=int, help="Generator (or VAE) steps; with --resume, the total to reach."
+    "--steps",
+    type=int,
+    help="Generator (or VAE) steps; with --resume, the total to reach.  [default: 1000; "
+    "no ceiling with --minutes]",
 )
-@click.option("--minutes", type=float, help="Wall-clock budget: stop after this many minutes.")
+@click.option(
+    "--minutes",
+    type=float,
+    help="Time budget: stop after this many minutes of training (with --resume, the total).  "
+    "[default: none]",
+)
 @click.option("--seed", type=int, help="Random seed.  [default: 0]")
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NNNNN-PRESET-DATA)."
@@ -46,37 +79,61 @@ def _preset_help() -> str:
 @click.option(
     "--batch-size",
     type=int,
-    help="Images per batch; under torchrun the global batch, split evenly over the processes.",
+    help="Images per batch; under torchrun the global batch, split evenly over the processes.  "
+    + _default("batch_size"),
 )
 @click.option(
     "--arch",
     type=click.Choice(["mlp", "dcgan", "resnet"]),
     help="Networks (default: mlp below 16 px and for points, else dcgan).",
 )
-@click.option("--width", type=int, help="Base channel count of the convolutional networks.")
-@click.option("--latent-dim", type=int, help="Dimension of z.")
+@click.option(
+    "--width",
+    type=int,
+    help="Base channel count of the convolutional networks.  " + _default("width"),
+)
+@click.option("--latent-dim", type=int, help="Dimension of z.  " + _default("latent_dim"))
 @click.option(
     "--objective",
     type=click.Choice(["minimax", "non-saturating", "wasserstein", "hinge"]),
-    help="Override the preset's adversarial loss.",
+    help="Override the preset's adversarial loss.  " + _default("objective", gan_only=True),
 )
 @click.option(
     "--lipschitz",
     type=click.Choice(["none", "clip", "gp", "sn"]),
-    help="Override the preset's Lipschitz method.",
+    help="Override the preset's Lipschitz method.  " + _default("lipschitz", gan_only=True),
 )
 @click.option(
-    "--clip", type=float, help="Weight-clipping value c (WGAN: 0.01; the lecture: 0.001)."
+    "--clip",
+    type=float,
+    help="Weight-clipping value c, with --lipschitz clip (WGAN: 0.01; the lecture: 0.001).  "
+    + _default("clip", gan_only=True),
 )
-@click.option("--gp-weight", type=float, help="Gradient-penalty weight λ.")
-@click.option("--n-critic", type=int, help="Critic steps per generator step.")
-@click.option("--lr", type=float, help="Learning rate of both networks.")
-@click.option("--ema", type=float, help="Generator EMA decay, e.g. 0.999 (0: off).")
-@click.option("--likelihood", type=click.Choice(["gaussian", "bernoulli"]), help="VAE likelihood.")
-@click.option("--beta", type=float, help="VAE KL weight β.")
-@click.option("--sample-every", type=int, help="Steps between sample grids.")
-@click.option("--checkpoint-every", type=int, help="Steps between checkpoints.")
-@click.option("--log-every", type=int, help="Steps between metric records.")
+@click.option(
+    "--gp-weight",
+    type=float,
+    help="Gradient-penalty weight λ.  " + _default("gp_weight", gan_only=True),
+)
+@click.option(
+    "--n-critic",
+    type=int,
+    help="Critic steps per generator step.  " + _default("n_critic", gan_only=True),
+)
+@click.option(
+    "--lr",
+    type=float,
+    help="Learning rate of both networks.  " + _default("lr_generator"),
+)
+@click.option("--ema", type=float, help="Generator EMA decay, e.g. 0.999 (0: off).  [default: 0]")
+@click.option(
+    "--likelihood",
+    type=click.Choice(["gaussian", "bernoulli"]),
+    help="VAE likelihood.  [default: gaussian]",
+)
+@click.option("--beta", type=float, help="VAE KL weight β.  [default: 1]")
+@click.option("--sample-every", type=int, help="Steps between sample grids.  [default: 200]")
+@click.option("--checkpoint-every", type=int, help="Steps between checkpoints.  [default: 500]")
+@click.option("--log-every", type=int, help="Steps between metric records.  [default: 10]")
 @click.option(
     "--eval-every",
     help="Evaluate N samples against held-out images every so many steps (500) or seconds of "
@@ -136,13 +193,13 @@ def train(
     if options["eval_every"] is not None:
         steps, seconds = parse_eval_every(options["eval_every"])
         options.update(eval_every=steps, eval_every_seconds=seconds)
+    if lr is not None:
+        options["lr_generator"] = options["lr_critic"] = lr
+    options["progress"] = False if no_progress else None
+    options["tensorboard"] = False if no_tensorboard else None
     if resume:
-        trainer = Trainer.resume(Path(resume), steps=options["steps"])
+        trainer = _resume(Path(resume), dry_run=dry_run, options=options)
     else:
-        if lr is not None:
-            options["lr_generator"] = options["lr_critic"] = lr
-        options["progress"] = False if no_progress else None
-        options["tensorboard"] = False if no_tensorboard else None
         if dry_run:
             import tempfile
 
@@ -156,6 +213,55 @@ def train(
     run_dir = trainer.train()
     if distributed.is_main():
         click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
+
+
+def _resume(run_dir: Path, *, dry_run: bool, options: dict):
+    """The trainer of ``run_dir`` continued with the options given on the command line.
+
+    Only options typed by the user count as changes (a preset's or click's default does not);
+    `Trainer.resume` refuses those that would define another run.
+    """
+    from genlab.errors import GenlabError
+    from genlab.training.trainer import Trainer
+
+    if dry_run:
+        raise GenlabError("--dry-run starts a throwaway run; it cannot be combined with --resume")
+    context = click.get_current_context()
+    given = {
+        key: value for key, value in options.items() if value is not None and _typed(context, key)
+    }
+    trainer = Trainer.resume(run_dir, **given)
+    if trainer.finished():
+        config = trainer.config
+        if config.steps is not None and trainer.step >= config.steps:
+            raise GenlabError(
+                f"{run_dir} is at step {trainer.step} already and --steps is the total to reach; "
+                f"pass a larger one, e.g. --steps {2 * trainer.step}"
+            )
+        raise GenlabError(
+            f"{run_dir} has trained {trainer.elapsed / 60:.1f} min already, its --minutes "
+            f"budget of {config.minutes:g}; --minutes is the total: pass a larger one"
+        )
+    return trainer
+
+
+# Keys of `options` that are not click parameters of their own: set from another flag.
+_SET_BY = {
+    "lr_generator": "lr",
+    "lr_critic": "lr",
+    "eval_every_seconds": "eval_every",
+    "progress": "no_progress",
+    "tensorboard": "no_tensorboard",
+}
+
+
+def _typed(context: click.Context, key: str) -> bool:
+    """Whether the user gave the flag behind ``key`` (rather than it taking its default)."""
+    source = context.get_parameter_source(_SET_BY.get(key, key))
+    return source in (
+        click.core.ParameterSource.COMMANDLINE,
+        click.core.ParameterSource.ENVIRONMENT,
+    )
 
 
 _TIME_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from genlab.data import cifar10, digits, mnist
 from genlab.data.base import ImageDataset
 from genlab.data.folder import load_image_folder
 from genlab.data.imageio import read_npz
+from genlab.data.toy import list_toy
 from genlab.errors import GenlabError
 
 # Options `load_image_folder` takes besides ``limit``; accepted for paths only.
@@ -97,6 +99,13 @@ def _split_spec(spec: str, split: str) -> tuple[str, str] | None:
     return None
 
 
+def _closest_name(spec: str) -> str:
+    """``did you mean 'mnist'? `` for a near miss of a registered name (``minst:test``)."""
+    name, colon, split = spec.partition(":")
+    close = difflib.get_close_matches(name, [*list_datasets(), *list_toy()], n=1)
+    return f"did you mean {close[0] + colon + split!r}? " if close else ""
+
+
 def _check_limit(limit: int | None) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise GenlabError(f"limit must be a positive integer or None, got {limit!r}")
@@ -106,8 +115,9 @@ def _load_path(spec: str, split: str, limit: int | None, folder_options: dict) -
     path = Path(spec).expanduser()
     if not path.exists():
         raise GenlabError(
-            f"unknown data set {spec!r}: not a registered name ({', '.join(list_datasets())}) "
-            "and no such file or folder; a path to a folder of images, .zip, .tar or .npz works too"
+            f"unknown data set {spec!r}: {_closest_name(spec)}not a registered name "
+            f"({', '.join(list_datasets())}) and no such file or folder; a path to a folder of "
+            "images, .zip, .tar or .npz works too"
         )
     if split != DEFAULT_SPLIT:
         raise GenlabError(

@@ -117,7 +117,13 @@ def _first_sentence(error: Exception) -> str:
 
 
 def capture_rng_state() -> dict[str, Any]:
-    """RNG states of python, numpy and torch as plain data a weights-only load accepts."""
+    """RNG states of python, numpy, torch's CPU and each CUDA device, as plain data a
+    weights-only load accepts.
+
+    The CUDA states matter for an exact resume on a GPU: the gradient penalty's mixing weights
+    and the VAE's noise are drawn there. They are captured only where CUDA is already in use, so
+    a CPU run never initialises it.
+    """
     # numpy's legacy global generator is what third-party code draws from, so it is restored too.
     _, keys, position, has_gauss, cached = np.random.get_state()  # noqa: NPY002
     return {
@@ -129,6 +135,7 @@ def capture_rng_state() -> dict[str, Any]:
             "cached": float(cached),
         },
         "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
     }
 
 
@@ -140,6 +147,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         ("MT19937", keys, numpy_state["position"], numpy_state["has_gauss"], numpy_state["cached"])
     )
     torch.set_rng_state(state["torch"])
+    _restore_cuda_rng_state(state.get("cuda", []))  # absent from older checkpoints
+
+
+def _restore_cuda_rng_state(states: list[torch.Tensor]) -> None:
+    """Each device's saved state, where that device exists here (a GPU run may resume on a
+    machine with fewer GPUs, or on the CPU, where there is nothing to restore)."""
+    if not states or not torch.cuda.is_available():
+        return
+    for device, device_state in enumerate(states[: torch.cuda.device_count()]):
+        torch.cuda.set_rng_state(device_state, device)
 
 
 def _as_tuples(value: Any) -> Any:

@@ -27,7 +27,7 @@ class TrainConfig:
     data: str = "digits"
     data_dir: str | None = None
     limit: int | None = None
-    steps: int = 1000
+    steps: int | None = 1000  # None: no step ceiling, only with a --minutes budget
     minutes: float | None = None  # wall-clock budget: stop early once this much time has passed
     batch_size: int = 64
     seed: int = 0
@@ -81,9 +81,7 @@ class TrainConfig:
             raise GenlabError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.precision not in PRECISIONS:
             raise GenlabError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
-        for name in ("steps", "batch_size", "n_critic", "sample_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise GenlabError(f"--{name.replace('_', '-')} must be at least 1")
+        self._check_ranges()
         if self.eval_every_seconds < 0:
             raise GenlabError(
                 f"--eval-every takes a positive time, got {self.eval_every_seconds} s"
@@ -97,6 +95,39 @@ class TrainConfig:
         if not 0.0 <= self.ema < 1.0:
             raise GenlabError(f"--ema is a decay in [0, 1), got {self.ema}")
 
+    def _check_ranges(self) -> None:
+        """Each number in its range, the error quoting the command-line flag that sets it."""
+        if self.steps is None and self.minutes is None:
+            raise GenlabError("--steps may be left open only with a --minutes budget")
+        at_least_one = (
+            "steps",
+            "batch_size",
+            "n_critic",
+            "sample_every",
+            "checkpoint_every",
+            "log_every",
+            "keep_checkpoints",
+            "width",
+            "latent_dim",
+            "limit",
+        )
+        for name in at_least_one:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise GenlabError(f"{_flag(name)} must be at least 1, got {value}")
+        if any(units < 1 for units in self.hidden):
+            raise GenlabError(f"hidden layer sizes must be at least 1, got {self.hidden}")
+        positive = ("minutes", "lr_generator", "lr_critic", "clip", "sigma")
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # `not >` also refuses NaN
+                raise GenlabError(f"{_flag(name)} must be positive, got {value}")
+        for name in ("gp_weight", "beta"):
+            if not getattr(self, name) >= 0:
+                raise GenlabError(f"{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise GenlabError(f"Adam's betas are two numbers in [0, 1), got {self.betas}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -107,6 +138,21 @@ class TrainConfig:
         if unknown:
             raise GenlabError(f"unknown training options {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+#: Options whose command-line flag is not the field's name with dashes.
+_FLAGS = {
+    "lr_generator": "--lr",
+    "lr_critic": "--lr",
+    "eval_every_seconds": "--eval-every",
+    "progress": "--no-progress",
+    "tensorboard": "--no-tensorboard",
+    "sigma": "the VAE's sigma",
+}
+
+
+def _flag(name: str) -> str:
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True)
@@ -174,6 +220,47 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+#: Options a resumed run may change: how long it goes on, where it runs, what it shows and
+#: writes. Every other option defines the run itself, so changing it would continue some other
+#: run from this one's weights.
+RESUMABLE = (
+    "steps",
+    "minutes",
+    "eval_every",
+    "eval_every_seconds",
+    "eval_n",
+    "eval_metrics",
+    "eval_features",
+    "eval_reference",
+    "sample_every",
+    "checkpoint_every",
+    "log_every",
+    "progress",
+    "tensorboard",
+    "device",
+    "data_dir",
+)
+
+
+def resumed_config(saved: dict[str, Any], **changes: Any) -> TrainConfig:
+    """The config of a run continued from a checkpoint, with the ``changes`` (those not None).
+
+    A change outside `RESUMABLE` is refused, naming the flags. A new ``minutes`` budget without
+    ``steps`` lifts the step ceiling, as it does for a new run.
+    """
+    changes = {key: value for key, value in changes.items() if value is not None}
+    refused = sorted({_flag(key) for key in changes if key not in RESUMABLE})
+    if refused:
+        allowed = ", ".join(sorted({_flag(key) for key in RESUMABLE}))
+        raise GenlabError(
+            f"{', '.join(refused)} cannot change when a run is resumed (they define the run); "
+            f"start a new run with them instead; a resume may change {allowed}"
+        )
+    if "minutes" in changes and "steps" not in changes:
+        changes["steps"] = None
+    return TrainConfig.from_dict({**saved, **changes})
+
+
 def resolve_config(preset: str, **options: Any) -> TrainConfig:
     """The preset's settings with ``options`` (those not None) on top."""
     if preset not in PRESETS:
@@ -181,4 +268,6 @@ def resolve_config(preset: str, **options: Any) -> TrainConfig:
         raise GenlabError(f"unknown preset {preset!r}; choose one of: {known}")
     values = {"preset": preset, **PRESETS[preset].overrides}
     values.update({key: value for key, value in options.items() if value is not None})
+    if values.get("minutes") is not None and options.get("steps") is None:
+        values["steps"] = None  # a time budget alone: no step ceiling
     return TrainConfig.from_dict(values)

@@ -36,7 +36,7 @@ from genlab.objectives.elbo import ELBO
 from genlab.objectives.lipschitz import make_lipschitz_method
 from genlab.objectives.step import critic_step
 from genlab.training import checkpoint as ckpt
-from genlab.training.config import TrainConfig
+from genlab.training.config import TrainConfig, resumed_config
 from genlab.training.ema import GeneratorEMA
 from genlab.training.logging import RunLogger, truncate_metrics
 from genlab.training.periodic_eval import PeriodicEvaluator
@@ -160,8 +160,9 @@ class AutocastForward(nn.Module):
 class Trainer:
     """One training run in one run folder; build with `Trainer.start` or `Trainer.resume`."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path) -> None:
-        self.config, self.run_dir = config, Path(run_dir)
+    def __init__(self, config: TrainConfig, run_dir: Path | None) -> None:
+        # run_dir is None while `start` builds the run, before its folder exists.
+        self.config, self.run_dir = config, None if run_dir is None else Path(run_dir)
         distributed.init()
         distributed.local_batch_size(config.batch_size)  # fails early unless it divides evenly
         self.device = torch.device(config.device)
@@ -233,33 +234,49 @@ class Trainer:
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
-        """A new run: numbered folder (or ``config.out``), config written before the first step."""
+        """A new run: numbered folder (or ``config.out``), config written before the first step.
+
+        The data, the networks and the evaluation reference are all built *before* the folder
+        is made, so a mistake in any of them (a misspelt data set, a missing file, options the
+        networks refuse) stops the start with nothing left on disk.
+        """
         distributed.init()
+        if config.out:
+            _refuse_used_folder(Path(config.out))
+        trainer = cls(config, run_dir=None)
         # Rank 0 picks (and checks) the folder; the others learn it from rank 0.
-        run_dir = distributed.run_on_main(lambda: _new_run_folder(config))
-        config.out = str(run_dir)
-        trainer = cls(config, run_dir)
+        trainer.run_dir = distributed.run_on_main(lambda: _new_run_folder(config))
+        config.out = str(trainer.run_dir)
+        run_dir = trainer.run_dir
         if distributed.is_main():
             write_json(run_dir / "config.json", config.to_dict())
             write_json(run_dir / "model.json", trainer.model_config.to_dict())
         return trainer
 
     @classmethod
-    def resume(cls, run_dir: Path, *, steps: int | None = None) -> Trainer:
-        """Continue ``run_dir`` from its newest checkpoint; ``steps`` is the new total to reach."""
+    def resume(cls, run_dir: Path, **changes: Any) -> Trainer:
+        """Continue ``run_dir`` from its newest checkpoint.
+
+        ``changes`` may set the options of `genlab.training.config.RESUMABLE` (``steps`` is the
+        new total to reach); any other is refused. Nothing in the folder changes until the
+        checkpoint has loaded and the networks are rebuilt.
+        """
         run_dir = Path(run_dir)
         distributed.init()
         # Read by rank 0 and sent to all, so the run folder need only be on rank 0's disk.
         state = distributed.run_on_main(lambda: ckpt.load_latest_good_checkpoint(run_dir))
-        config = TrainConfig.from_dict(state["config"])
-        if steps is not None:
-            config.steps = steps
+        config = resumed_config(state["config"], **changes)
         trainer = cls(config, run_dir)
         trainer.load_state(state)
-        if distributed.is_main():
+        finished = trainer.finished()  # on every process: it agrees on the clock collectively
+        if distributed.is_main() and not finished:
             truncate_metrics(run_dir, trainer.step)
             write_json(run_dir / "config.json", config.to_dict())
         return trainer
+
+    def finished(self) -> bool:
+        """True when the step ceiling or the time budget is reached: `train` has nothing to do."""
+        return not self._below_ceiling() or self._out_of_time()
 
     # ---------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
@@ -441,6 +458,9 @@ class Trainer:
             return self.evaluator(sample)
 
     # ---------------------------------------------------------------- loop
+    def _below_ceiling(self) -> bool:
+        return self.config.steps is None or self.step < self.config.steps
+
     def _out_of_time(self) -> bool:
         if self.config.minutes is None:
             return False
@@ -466,7 +486,7 @@ class Trainer:
         self._eval_slot = self._time_slot()
         try:
             with _deferred_interrupt() as interrupted:
-                while self.step < config.steps and not self._out_of_time():
+                while self._below_ceiling() and not self._out_of_time():
                     log = (self.step + 1) % config.log_every == 0 or self.step + 1 == config.steps
                     values = step_fn(log)
                     self.step += 1
@@ -502,7 +522,7 @@ class Trainer:
             values = self.evaluate_now()
             evaluating = time.perf_counter() - began
             logger.log(self.step, {**values, "time": self.elapsed, "eval_seconds": evaluating})
-        if self.step % config.checkpoint_every == 0 and self.step < config.steps:
+        if self.step % config.checkpoint_every == 0 and self._below_ceiling():
             self.save_checkpoint()
         logger.advance()
         return evaluating
@@ -521,16 +541,22 @@ class Trainer:
         return bool(due)
 
 
-def _new_run_folder(config: TrainConfig) -> Path:
-    """``config.out`` (refused if it holds a run already), or the next numbered folder."""
-    if not config.out:
-        return new_run_dir(f"{config.preset}-{config.data.replace(':', '-')}")
-    run_dir = Path(config.out)
+def _refuse_used_folder(run_dir: Path) -> None:
     if (run_dir / "config.json").exists():
         raise GenlabError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir} "
             "or pick another --out"
         )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise GenlabError(f"--out {run_dir} is a file; pass a folder for the run")
+
+
+def _new_run_folder(config: TrainConfig) -> Path:
+    """``config.out`` (refused if it holds a run already), or the next numbered folder."""
+    if not config.out:
+        return new_run_dir(f"{config.preset}-{config.data.replace(':', '-')}")
+    run_dir = Path(config.out)
+    _refuse_used_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
