@@ -68,8 +68,12 @@ def write_json(path: str | os.PathLike, values: dict[str, Any]) -> None:
     Non-finite numbers (a perfect PSNR, an interval over one seed) are written as the strings
     ``"inf"``/``"nan"``: JSON has no such numbers, and Python's ``NaN`` token breaks other readers.
     """
-    text = json.dumps(_json_safe(values), indent=2, sort_keys=True) + "\n"
-    atomic_write_bytes(path, text.encode())
+    atomic_write_bytes(path, json_text(values).encode())
+
+
+def json_text(values: dict[str, Any]) -> str:
+    """``values`` as the JSON text `write_json` writes (for standard output, say)."""
+    return json.dumps(_json_safe(values), indent=2, sort_keys=True) + "\n"
 
 
 def _json_safe(value: Any) -> Any:

@@ -57,5 +57,5 @@ def test_train_writes_weights_and_metadata(tmp_path, mnist_dir):
     metadata = clf.read_metadata(out)
     assert accuracy == pytest.approx(metadata["test_accuracy"], abs=5e-5)
     assert metadata["test_images"] == 64
-    assert metadata["command"].endswith(f"--train-limit 128 --test-limit 64 --out {out}")
+    assert metadata["command"].endswith(f"--limit 128 --test-limit 64 --out {out}")
     assert clf.ClassifierExtractor(weights=out, sha256=metadata["sha256"]).dim == 128

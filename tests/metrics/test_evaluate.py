@@ -15,6 +15,7 @@ from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.metrics.bootstrap import fid_with_ci, kid_with_ci
 from genlab.metrics.evaluate import (
+    ALL,
     PROTOCOL,
     Needs,
     compute_statistics,
@@ -91,6 +92,37 @@ def test_metrics_equal_the_metric_functions_on_direct_features(image_sets):
     assert result[keys.FID] > 0.1  # the sets differ: a real distance, not a trivial zero
 
 
+def test_kid_options_and_reference_count_reach_the_metric(image_sets):
+    path_a, path_b, a, b = image_sets
+    result = evaluate(
+        str(path_a),
+        str(path_b),
+        metrics="kid",
+        features="pixels",
+        n=200,
+        n_ref=ALL,
+        kid_subsets=7,
+        kid_subset_size=50,
+        seed=2,
+        cache=False,
+        progress=False,
+    )
+    expected = kernel_inception_distance(
+        _pixel_features(a), _pixel_features(b[:200]), num_subsets=7, subset_size=50, seed=2
+    )
+    assert (result[keys.KID_MEAN], result[keys.KID_STD]) == pytest.approx(expected, rel=1e-9)
+    protocol = result[PROTOCOL]
+    assert (protocol["n_a"], protocol["n_b"], protocol["n_ref"]) == (N_A, 200, ALL)
+    assert protocol["settings"] == {"kid_subsets": 7, "kid_subset_size": 50}
+    common = dict(metrics="kid", features="pixels", cache=False, progress=False)
+    with pytest.raises(GenlabError, match=r"--kid-subset-size 261 is more than .*\(300 and 260\)"):
+        evaluate(str(path_a), str(path_b), kid_subset_size=261, **common)
+    with pytest.raises(GenlabError, match="kid_subsets must be an integer of at least 1"):
+        evaluate(str(path_a), str(path_b), kid_subsets=0, **common)
+    with pytest.raises(GenlabError, match="n_ref must be a positive integer, 'all' or None"):
+        evaluate(str(path_a), str(path_b), n_ref=0, **common)
+
+
 def test_streaming_fid_equals_fid_from_kept_features(image_sets):
     path_a, path_b, _, _ = image_sets
     common = dict(features="pixels", cache=False, progress=False)
@@ -130,6 +162,7 @@ def test_protocol_records_extractor_counts_reference_and_version(image_sets):
     assert protocol["genlab_version"] == genlab.__version__
     assert protocol["seed"] == 3
     assert protocol["settings"] == {"kid_subsets": 100, "kid_subset_size": 200}
+    assert protocol["n_ref"] == 200
 
 
 def test_confidence_intervals_match_the_bootstrap_functions(image_sets):
@@ -248,9 +281,14 @@ def test_metrics_the_extractor_cannot_serve_are_refused(image_sets):
         evaluate(str(path_a), str(path_b), metrics="modes", features="pixels", cache=False)
 
 
-def test_unknown_metric_lists_the_known_ones():
-    with pytest.raises(GenlabError, match=r"unknown metric\(s\) fod; choose from fid, fid-inf"):
+def test_unknown_metric_suggests_the_closest_and_lists_the_known_ones():
+    with pytest.raises(
+        GenlabError,
+        match=r"unknown metric 'fod' \(did you mean 'fid'\?\); choose from fid, fid-inf",
+    ):
         parse_metrics("fid,fod")
+    with pytest.raises(GenlabError, match=r"unknown metrics 'fod' \(.*\), 'zzz'; choose from"):
+        parse_metrics("fod,zzz")
     assert parse_metrics("FID, kid,fid") == ("fid", "kid")
 
 
@@ -267,6 +305,15 @@ def test_statistics_file_serves_fid_and_refuses_kid(image_sets, tmp_path):
         evaluate(str(stats_path), str(path_b), metrics="fid,kid", **common)
     with pytest.raises(GenlabError, match="holds only feature statistics"):
         evaluate(str(stats_path), str(path_b), metrics="fid", ci=True, **common)
+    # Without features, the file's extractor is used; another one is refused before extraction.
+    followed = evaluate(str(stats_path), str(path_b), cache=False, progress=False)
+    assert followed[keys.FID] == from_file[keys.FID]
+    assert followed[PROTOCOL]["features"]["extractor"] == "pixels"
+    assert followed[PROTOCOL]["n_ref"] == ALL
+    with pytest.raises(GenlabError, match="statistics of pixels features, but --features is"):
+        evaluate(str(stats_path), str(path_b), features="classifier-mnist", cache=False)
+    with pytest.raises(GenlabError, match="--n-ref 5 does not apply"):
+        evaluate(str(stats_path), str(path_b), n_ref=5, **common)
 
 
 def test_statistics_of_another_extractor_are_refused(image_sets, tmp_path):
@@ -275,7 +322,7 @@ def test_statistics_of_another_extractor_are_refused(image_sets, tmp_path):
     compute_statistics(
         str(path_a), features="pixels", extractor_options={"size": 8}, cache=False, progress=False
     ).save(stats_path)
-    with pytest.raises(GenlabError, match="different feature protocols"):
+    with pytest.raises(GenlabError, match=r"different feature protocol .*size: 8 vs None"):
         evaluate(
             str(stats_path),
             str(path_b),

@@ -1,14 +1,21 @@
-"""``genlab eval``: FID, KID, IS, precision/recall, density/coverage of B against reference A."""
+"""``genlab eval``: FID, KID, IS, precision/recall, density/coverage of B against reference A.
+
+Options are checked here, at the command's edge, before any image is read: each bad value is a
+one-line `GenlabError` naming the flag and the fix. The library (`genlab.metrics.evaluate`) keeps
+its own checks, phrased for Python callers, for whatever needs the sources (counts, statistics).
+"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
-from genlab.fileio import write_json
+from genlab.errors import GenlabError
+from genlab.fileio import json_text, write_json
 
 # Rows of the table: (result key, label, key of the ± value or None). Imported names would pull
 # torch into `genlab --help`; the strings are checked against genlab.metrics.keys and
@@ -16,7 +23,7 @@ from genlab.fileio import write_json
 _ROWS = (
     ("fid", "FID", None),
     ("fid_infinity", "FID∞", None),
-    ("kid_mean", "KID", "kid_std"),
+    ("kid_mean", "KID ×10³", "kid_std"),
     ("is_mean", "IS", "is_std"),
     ("precision", "Precision", None),
     ("recall", "Recall", None),
@@ -29,6 +36,61 @@ _ROWS = (
     ("mode_kl_uniform", "Mode KL", None),
     ("mode_confidence", "Confidence", None),
 )
+# KID is quoted ×10³ (Bińkowski et al. 2018; StyleGAN2-ADA's tables), as its raw values of a few
+# thousandths lose their digits at four decimals. Only the table is scaled; JSON stays raw.
+_SCALES = {"kid_mean": 1e3}
+
+#: The ``--json`` value that writes the JSON to standard output.
+STDOUT = "-"
+_ALL = "all"  # genlab.metrics.evaluate.ALL, spelt here to keep torch out of `genlab --help`
+# seed + 1 seeds a reference run, and torch's generators take at most 2**64 - 1; 2**63 - 2 also
+# keeps both within a signed 64-bit integer.
+_MAX_SEED = 2**63 - 2
+
+
+class _Count(click.ParamType):
+    """An integer of at least ``minimum`` (or ``all``, where allowed).
+
+    A bad value raises a one-line `GenlabError` with the flag and ``hint`` (how to fix it),
+    instead of click's usage block.
+    """
+
+    name = "integer"
+
+    def __init__(
+        self,
+        minimum: int,
+        hint: str,
+        *,
+        maximum: tuple[int, str] | None = None,
+        allow_all: bool = False,
+    ) -> None:
+        self.minimum, self.hint, self.allow_all = minimum, hint, allow_all
+        # (value, how the message writes it): 2**63 - 2 reads better than its 19 digits.
+        self.maximum, self.maximum_text = maximum or (None, None)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = value  # a default arrives as an int
+        if isinstance(value, str):
+            if self.allow_all and value.strip().lower() == _ALL:
+                return _ALL
+            try:
+                number = int(value.strip())
+            except ValueError:
+                self._fail(param, repr(value))
+        if number < self.minimum or (self.maximum is not None and number > self.maximum):
+            self._fail(param, number)
+        return number
+
+    def _fail(self, param: click.Parameter | None, shown: Any) -> NoReturn:
+        flag = param.opts[0] if param is not None and param.opts else "the value"
+        if self.maximum is None:
+            rule = f"an integer of at least {self.minimum}"
+        else:
+            rule = f"an integer from {self.minimum} to {self.maximum_text}"
+        if self.allow_all:
+            rule += f" or {_ALL!r}"
+        raise GenlabError(f"{flag} must be {rule}, got {shown}; {self.hint}")
 
 
 @click.command(name="eval")
@@ -42,43 +104,118 @@ _ROWS = (
 )
 @click.option(
     "--features",
-    default="inception",
-    show_default=True,
+    default=None,
+    show_default="inception, or the extractor of a statistics file given as a source",
     help="Feature extractor: inception, classifier-mnist or pixels.",
 )
 @click.option(
     "--n",
     "--num-images",
     "count",
-    type=int,
+    type=_Count(1, "pass how many images to use per source, or leave --n out for all"),
+    show_default="all images",
     # torchrun's argument parser takes "--n" for an abbreviation of its own options, so under
     # torchrun the long name is needed.
     help="Images per source (required for a run); --num-images under torchrun.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of generation/subsets.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write JSON here.")
-@click.option("--ci", is_flag=True, help="Bootstrap 95% confidence intervals for FID and KID.")
-@click.option("--ci-resamples", type=int, default=100, show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where data sets live.")
-@click.option("--batch-size", type=int, default=200, show_default=True)
+@click.option(
+    "--n-ref",
+    "n_ref",
+    type=_Count(1, "pass how many reference images to use, or 'all'", allow_all=True),
+    metavar="N|all",
+    show_default="same as --n",
+    help="Images taken from SOURCE_A, the reference, or 'all' (e.g. --n 50000 --n-ref all: "
+    "50k generated images against the whole training set).",
+)
+@click.option(
+    "--seed",
+    type=_Count(0, "pass another seed", maximum=(_MAX_SEED, "2**63 - 2")),
+    default=0,
+    show_default=True,
+    help="Seed of the generated images (B; A, if a run, uses seed + 1), KID subsets, FID∞ "
+    "subsets and bootstrap resamples.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    show_default="none",
+    help="Also write the result as JSON to this file. '-' writes the JSON to standard output "
+    "and the table to standard error, so standard output is pure JSON.",
+)
+@click.option(
+    "--ci",
+    is_flag=True,
+    show_default="off",
+    help="Bootstrap 95% confidence intervals for FID and KID.",
+)
+@click.option(
+    "--ci-resamples",
+    type=_Count(2, "pass the number of bootstrap resamples, e.g. 100"),
+    default=100,
+    show_default=True,
+    help="Bootstrap resamples of --ci.",
+)
+@click.option(
+    "--kid-subsets",
+    type=_Count(1, "pass the number of KID subsets, e.g. 100"),
+    default=100,
+    show_default=True,
+    help="KID: random subsets averaged (their spread is the ± value).",
+)
+@click.option(
+    "--kid-subset-size",
+    type=_Count(2, "an unbiased MMD needs 2 images per subset or more; the usual size is 1000"),
+    show_default="1000, or the smaller source's image count when less",
+    help="KID: images drawn from each source per subset.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    show_default="$GENLAB_DATA_DIR, else the user cache",
+    help="Where data sets live.",
+)
+@click.option(
+    "--batch-size",
+    type=_Count(1, "pass the images per batch, e.g. 200"),
+    default=200,
+    show_default=True,
+    help="Images read and handed to the feature extractor at once.",
+)
 @click.option("--device", default="cpu", show_default=True, help="Device of the network.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache.")
-@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    show_default="the cache is read and written",
+    help="Neither read nor write the feature cache.",
+)
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    show_default="bars shown",
+    help="Hide the progress bars.",
+)
 @click.option(
     "--save-stats",
     type=click.Path(dir_okay=False),
+    show_default="none",
     help="Write the feature statistics of SOURCE_A to this .npz (no SOURCE_B).",
 )
+@click.pass_context
 def eval_(
+    ctx: click.Context,
     source_a: str,
     source_b: str | None,
     metrics: str,
-    features: str,
+    features: str | None,
     count: int | None,
+    n_ref: int | str | None,
     seed: int,
     json_path: str | None,
     ci: bool,
     ci_resamples: int,
+    kid_subsets: int,
+    kid_subset_size: int | None,
     data_dir: str | None,
     batch_size: int,
     device: str,
@@ -89,18 +226,48 @@ def eval_(
     """Measure images SOURCE_B against the reference SOURCE_A.
 
     A source is a data set split (mnist:train), an image folder, .zip or .tar, an .npz of
-    images, a run folder or checkpoint (generates --n images), or a statistics .npz (FID only).
+    images, a run folder or checkpoint (generates --n images), or a statistics .npz (FID only;
+    --features then follows the extractor that made it).
+
+    KID is shown ×10³, as usually quoted; the JSON keeps raw values.
 
     Under torchrun (torchrun --nproc_per_node N -m genlab eval ...) the feature extraction is
     shared by the N processes; rank 0 prints and writes the results.
     """
     from genlab import distributed
-    from genlab.errors import GenlabError
     from genlab.metrics import evaluate as driver
+    from genlab.metrics.features.registry import check_extractor_name
+
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+    try:
+        chosen = driver.parse_metrics(metrics)
+    except GenlabError as exc:
+        raise GenlabError(f"--metrics {metrics}: {exc}") from None
+    if features is not None:
+        try:
+            check_extractor_name(features)
+        except GenlabError as exc:
+            raise GenlabError(f"--features {features}: {exc}") from None
+    if save_stats:
+        _check_save_stats_options(source_b, [name for name in _NOT_FOR_SAVE_STATS if given(name)])
+    else:
+        unused = [f"--{name.replace('_', '-')}" for name in _KID_OPTIONS if given(name)]
+        if unused and driver.KID not in chosen:
+            raise GenlabError(
+                f"{' and '.join(unused)} set{'s' if len(unused) == 1 else ''} how KID is "
+                f"computed, but --metrics {metrics} has no kid; add kid to --metrics or leave "
+                f"{'it' if len(unused) == 1 else 'them'} out"
+            )
+    for flag, path in (("--json", json_path), ("--save-stats", save_stats)):
+        if path and path != STDOUT and not Path(path).parent.is_dir():
+            raise GenlabError(
+                f"{flag} {path}: the folder {Path(path).parent} does not exist; create it first"
+            )
 
     options: dict[str, Any] = dict(
         features=features,
-        n=count,
         batch_size=batch_size,
         seed=seed,
         device=device,
@@ -110,9 +277,8 @@ def eval_(
     )
     start = time.perf_counter()
     if save_stats:
-        if source_b is not None:
-            raise GenlabError("--save-stats takes one source; leave out SOURCE_B")
-        statistics = driver.compute_statistics(source_a, **options)
+        n_a = None if n_ref == _ALL else (n_ref or count)
+        statistics = driver.compute_statistics(source_a, n=n_a, **options)
         if not distributed.is_main():
             return
         statistics.save(save_stats)
@@ -126,57 +292,101 @@ def eval_(
             "pass two sources (reference A, then B to judge), or one with --save-stats FILE"
         )
     result = driver.evaluate(
-        source_a, source_b, metrics=metrics, ci=ci, ci_resamples=ci_resamples, **options
+        source_a,
+        source_b,
+        metrics=chosen,
+        n=count,
+        n_ref=n_ref,
+        ci=ci,
+        ci_resamples=ci_resamples,
+        kid_subsets=kid_subsets,
+        kid_subset_size=kid_subset_size,
+        **options,
     )
     elapsed = time.perf_counter() - start
     if not distributed.is_main():
         return
-    click.echo(format_table(result))
-    click.echo(format_protocol(result[driver.PROTOCOL], elapsed))
-    if json_path:
+    # With --json -, standard output carries the JSON alone; what people read goes to stderr.
+    to_stdout = json_path == STDOUT
+    click.echo(format_table(result), err=to_stdout)
+    click.echo(format_protocol(result[driver.PROTOCOL], elapsed), err=to_stdout)
+    if to_stdout:
+        click.echo(json_text(result), nl=False)
+    elif json_path:
         write_json(Path(json_path), result)
         click.echo(f"wrote {json_path}")
     kept = keep_in_run(source_b, result)
     if kept is not None:
-        click.echo(f"wrote {kept} (shown by genlab report)")
+        click.echo(f"wrote {kept} (shown by genlab report)", err=to_stdout)
+
+
+_KID_OPTIONS = ("kid_subsets", "kid_subset_size")
+# Options that only shape a comparison of two sources; --save-stats refuses them.
+_NOT_FOR_SAVE_STATS = ("metrics", "json_path", "ci", "ci_resamples", *_KID_OPTIONS)
+_FLAGS = {"json_path": "--json"}
+
+
+def _check_save_stats_options(source_b: str | None, given: list[str]) -> None:
+    if source_b is not None:
+        raise GenlabError("--save-stats takes one source; leave out SOURCE_B")
+    if given:
+        flags = ", ".join(_FLAGS.get(name, f"--{name.replace('_', '-')}") for name in given)
+        raise GenlabError(
+            f"--save-stats writes the statistics of SOURCE_A and measures nothing; leave out "
+            f"{flags} (and use the statistics file as SOURCE_A of a later genlab eval)"
+        )
 
 
 def keep_in_run(source_b: str, result: dict[str, Any]) -> Path | None:
     """Also file the result in B's run folder, when B is one, as ``evaluations/NAME.json``.
 
-    The name says what was measured and how (extractor, metrics, N), so evaluations with other
+    The name (`evaluation_name`) says what was measured and how, so evaluations with other
     settings sit beside each other and the same evaluation run again replaces its file.
     """
-    from genlab.metrics import evaluate as driver
     from genlab.training.run_folder import EVALUATIONS_DIR, is_run_dir
 
     if not is_run_dir(Path(source_b)):
         return None
-    protocol = result[driver.PROTOCOL]
-    features = protocol[driver.PROTOCOL_FEATURES].get("extractor", "features")
-    metrics = "-".join(protocol[driver.PROTOCOL_METRICS])
-    path = (
-        Path(source_b)
-        / EVALUATIONS_DIR
-        / f"{features}-{metrics}-n{protocol[driver.PROTOCOL_N_B]}.json"
-    )
+    path = Path(source_b) / EVALUATIONS_DIR / f"{evaluation_name(result)}.json"
     path.parent.mkdir(exist_ok=True)
     write_json(path, result)
     return path
 
 
+def evaluation_name(result: dict[str, Any]) -> str:
+    """``EXTRACTOR-METRICS-nN_B[-refN_A]``: ``pixels-fid-kid-n40``, ``recon-ref1797``.
+
+    The extractor is left out when none ran (reconstruction error alone), ``nN_B`` when B gave no
+    images (a VAE run judged by its reconstructions of A), and ``refN_A`` when A's count equals
+    B's (the usual case, and the names of earlier versions).
+    """
+    protocol = result["protocol"]
+    features = protocol.get("features") or {}
+    parts = [features["extractor"]] if features.get("extractor") else []
+    parts.append("-".join(protocol["metrics"]))
+    n_a, n_b = protocol.get("n_a"), protocol.get("n_b")
+    if n_b is not None:
+        parts.append(f"n{n_b}")
+    if n_a is not None and n_a != n_b:
+        parts.append(f"ref{n_a}")
+    return "-".join(parts)
+
+
 def format_table(result: dict[str, Any]) -> str:
-    """One line per metric: ``FID  12.3456``, ``KID  0.0123 ± 0.0008``, with CIs when present."""
+    """One line per metric: ``FID  12.3456``, ``KID ×10³  2.71 ± 0.35``, with CIs when present."""
     lines = []
     for key, label, spread in _ROWS:
         if key not in result:
             continue
-        text = _number(result[key])
+        scale = _SCALES.get(key)
+        show = _number if scale is None else (lambda value, s=scale: _scaled(value * s))
+        text = show(result[key])
         if spread is not None and spread in result:
-            text += f" ± {_number(result[spread])}"
+            note = _no_spread(key, result)
+            text += f"   ({note})" if note else f" ± {show(result[spread])}"
         low, high = result.get(f"{key}_ci_low"), result.get(f"{key}_ci_high")
         if low is not None and high is not None:
-            text += f"   95% CI [{_number(low)}, {_number(high)}]"
+            text += f"   95% CI [{show(low)}, {show(high)}]"
         lines.append(f"{label:<10} {text}")
     shown = {key for row in _ROWS for key in (row[0], row[2]) if key}
     shown |= {key for key in result if key.endswith(("_ci_low", "_ci_high"))}
@@ -184,6 +394,27 @@ def format_table(result: dict[str, Any]) -> str:
         if key not in shown and key != "protocol" and isinstance(value, int | float):
             lines.append(f"{key:<10} {_number(value)}")
     return "\n".join(lines)
+
+
+def _no_spread(key: str, result: dict[str, Any]) -> str | None:
+    """Why KID's ± would be meaningless here, or None.
+
+    With one subset, or subsets as large as both sources (every subset is then all images of A
+    and of B), every subset gives the same value and the spread is rounding noise (± 3e-16).
+    """
+    if key != "kid_mean":
+        return None
+    protocol = result.get("protocol") or {}
+    settings = protocol.get("settings") or {}
+    size, subsets = settings.get("kid_subset_size"), settings.get("kid_subsets")
+    if subsets == 1:
+        return "spread not meaningful: 1 subset"
+    if size is not None and size == protocol.get("n_a") == protocol.get("n_b"):
+        return (
+            f"spread not meaningful: every subset is all {size} images of A and B; "
+            "a smaller --kid-subset-size gives one"
+        )
+    return None
 
 
 def format_protocol(protocol: dict[str, Any], elapsed: float) -> str:
@@ -209,3 +440,8 @@ def _number(value: float) -> str:
         return str(value)
     # Four decimals, as FIDs are usually quoted; tiny values (a KID std) keep 4 significant digits.
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4g}"
+
+
+def _scaled(value: float) -> str:
+    # Two decimals, as KID ×10³ is quoted; smaller values keep two significant digits.
+    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 
-@click.group()
+@click.group(context_settings={"show_default": True})
 def experiment() -> None:
     """Run one of the lecture's experiments and write its numbers (JSON) and figure (PNG)."""
 

@@ -8,13 +8,12 @@ from pathlib import Path
 import click
 
 
-@click.command()
+@click.command(context_settings={"show_default": True})
 @click.argument("run", type=click.Path(exists=True))
 @click.option(
-    "--points",
-    type=int,
+    "--lipschitz-points",
+    type=click.IntRange(min=2),
     default=256,
-    show_default=True,
     help="Real and generated points for the lower bounds.",
 )
 @click.option(
@@ -23,7 +22,17 @@ import click
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Also write the bounds as JSON."
 )
-def lipschitz(run: str, points: int, data_dir: str | None, json_path: str | None) -> None:
+# The name before --lipschitz-points (the name of `genlab report`), kept working for old scripts.
+@click.option(
+    "--points", type=click.IntRange(min=2), hidden=True, deprecated="Use --lipschitz-points."
+)
+def lipschitz(
+    run: str,
+    lipschitz_points: int,
+    data_dir: str | None,
+    json_path: str | None,
+    points: int | None,
+) -> None:
     """Bound the Lipschitz constant of RUN's critic (a run folder or checkpoint file).
 
     Lower bounds come from gradient norms and difference quotients at real and generated points
@@ -32,6 +41,7 @@ def lipschitz(run: str, points: int, data_dir: str | None, json_path: str | None
     """
     from genlab.training.inspect import critic_lipschitz_report
 
+    points = lipschitz_points if points is None else points
     report = critic_lipschitz_report(Path(run), points=points, data_dir=data_dir)
     click.echo(format_report(report))
     if json_path:

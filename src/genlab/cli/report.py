@@ -7,7 +7,7 @@ import click
 from genlab.report.collect import DEFAULT_LIPSCHITZ_POINTS
 
 
-@click.command()
+@click.command(context_settings={"show_default": True})
 @click.argument("runs", nargs=-1, type=click.Path())
 @click.option(
     "--out",

@@ -9,7 +9,7 @@ import click
 from genlab.metrics.features import inception_weights
 
 
-@click.group(name="weights")
+@click.group(name="weights", context_settings={"show_default": True})
 def weights() -> None:
     """Install and list the FID Inception weights (checked by SHA-256)."""
 

@@ -21,9 +21,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from genlab.errors import ChecksumError, DataUnavailableError
+from genlab.progress import Progress
 
 _CHUNK_BYTES = 1 << 20
 _TIMEOUT_SECONDS = 60.0
@@ -83,13 +82,8 @@ def _stream_to_temp(url: str, folder: Path, name: str, *, progress: bool) -> tup
             header = response.headers.get("Content-Length")
             total = int(header) if header and header.isdigit() else None
             received = 0
-            with tqdm(
-                total=total,
-                unit="B",
-                unit_scale=True,
-                desc=name,
-                disable=not progress,
-                leave=False,
+            with Progress(
+                total=total, unit="B", unit_scale=True, desc=name, enabled=progress, leave=False
             ) as bar:
                 while chunk := response.read(_CHUNK_BYTES):
                     digest.update(chunk)
@@ -142,12 +136,33 @@ def download_file(
     expected = sha256.lower()
     if not urls:
         raise DataUnavailableError(f"no download address is known for {dest.name}")
+    created = _missing_folders(dest.parent)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataUnavailableError(
             f"cannot create {dest.parent} ({exc}); choose a writable data directory"
         ) from None
+    try:
+        return _fetch_from_mirrors(urls, dest, expected, progress=progress)
+    except BaseException:
+        # A failed download leaves no trace: not even the (empty) folders made for it.
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _fetch_from_mirrors(urls: Sequence[str], dest: Path, expected: str, *, progress: bool) -> Path:
     failures: list[str] = []
     checksum_failures = 0
     for url in urls:

@@ -34,6 +34,7 @@ from genlab.divergences.lipschitz import (
     lipschitz_report,
 )
 from genlab.divergences.wasserstein import exact_wasserstein
+from genlab.plotting import new_figure, save_figure
 
 DATASETS = ("8gaussians", "25gaussians", "swissroll")
 # label -> (method name, clip value)
@@ -137,14 +138,10 @@ def run_clipping_experiment(
 def plot_clipping(
     path: Path, results: list[ClippingResult], histograms: dict, *, dataset: str
 ) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = list(METHODS)
     first = [r for r in results if r.dataset == dataset]
-    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    figure = new_figure((16, 4.5))
+    axes = figure.subplots(1, 3)
     positions = np.arange(len(labels))
     axes[0].bar(
         positions - 0.2, [r.critic_estimate for r in first], 0.4, label="critic E_P f − E_Q f"
@@ -173,5 +170,4 @@ def plot_clipping(
     axes[2].set_yscale("log")
     axes[2].legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    save_figure(figure, path, dpi=90)

@@ -15,6 +15,7 @@ from genlab.experiments.compare import (
     run_name,
 )
 from genlab.metrics import keys
+from genlab.plotting import new_figure, save_figure
 from genlab.training.logging import read_metrics
 from genlab.training.periodic_eval import eval_key
 from genlab.training.samples import SAMPLES_DIR
@@ -22,25 +23,17 @@ from genlab.training.samples import SAMPLES_DIR
 FID_KEY = eval_key(CLASSIFIER, keys.FID)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _colours() -> dict[str, tuple]:
     """One colour per model of `MODELS`, the same in every figure whatever subset is drawn."""
-    palette = _pyplot().get_cmap("tab10")
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"]
     return {model: palette(i % 10) for i, model in enumerate(MODELS)}
 
 
 def _save(figure, path: Path) -> None:
     figure.tight_layout()
-    figure.savefig(path)
-    _pyplot().close(figure)
+    save_figure(figure, path)
 
 
 def save_compare_figures(out: Path, settings) -> dict[str, Path]:
@@ -66,10 +59,10 @@ def save_grids(path: Path, runs_dir: Path, models, seed: int, *, columns: int = 
     """The last sample grid of each model (one seed), ``columns`` to a row."""
     from PIL import Image
 
-    plt = _pyplot()
     rows = -(-len(models) // columns)
     width = min(columns, len(models))
-    figure, axes = plt.subplots(rows, width, figsize=(3.0 * width, 3.3 * rows), dpi=100)
+    figure = new_figure((3.0 * width, 3.3 * rows), dpi=100)
+    axes = figure.subplots(rows, width)
     axes = np.atleast_1d(axes).ravel()
     for axis in axes:
         axis.axis("off")
@@ -86,9 +79,9 @@ def save_grids(path: Path, runs_dir: Path, models, seed: int, *, columns: int = 
 
 def save_fid_vs_time(path: Path, runs_dir: Path, models, seeds) -> None:
     """Classifier-FID against seconds of training, one colour per model, one line per seed."""
-    plt = _pyplot()
     colours = _colours()
-    figure, axis = plt.subplots(figsize=(7, 4.5), dpi=100)
+    figure = new_figure((7, 4.5), dpi=100)
+    axis = figure.subplots()
     for model in models:
         for i, seed in enumerate(seeds):
             records = [r for r in read_metrics(_run_dir(runs_dir, model, seed)) if FID_KEY in r]
@@ -113,11 +106,9 @@ def save_fid_vs_time(path: Path, runs_dir: Path, models, seeds) -> None:
 
 def save_wasserstein_vs_fid(path: Path, runs_dir: Path, models, seeds) -> None:
     """Critic's W estimate (mean over the logged steps before each evaluation) against FID."""
-    plt = _pyplot()
     colours = _colours()
-    figure, axes = plt.subplots(
-        1, max(1, len(models)), figsize=(4 * max(1, len(models)), 3.6), dpi=100
-    )
+    figure = new_figure((4 * max(1, len(models)), 3.6), dpi=100)
+    axes = figure.subplots(1, max(1, len(models)))
     for axis, model in zip(np.atleast_1d(axes), models, strict=False):
         for seed in seeds:
             estimates, fids = estimate_fid_pairs(read_metrics(_run_dir(runs_dir, model, seed)))

@@ -45,6 +45,7 @@ from genlab.objectives.adversarial import (
 )
 from genlab.objectives.lipschitz import GradientPenalty, LipschitzMethod
 from genlab.objectives.step import critic_step
+from genlab.plotting import new_figure, save_figure
 
 JSON_NAME = "parallel_lines.json"
 FIGURE_NAME = "parallel_lines.png"
@@ -397,12 +398,8 @@ def save_parallel_lines(result: ParallelLinesResult, out_dir: str | Path) -> dic
 
 def plot_parallel_lines(result: ParallelLinesResult, path: str | Path) -> None:
     """Four panels: distances vs θ, θ during training, generator gradients, D and f profiles."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 2, figsize=(12, 9))
+    fig = new_figure((12, 9))
+    axes = fig.subplots(2, 2)
     _plot_distances(axes[0, 0], result)
     _plot_training(axes[0, 1], result)
     _plot_gradients(axes[1, 0], result)
@@ -411,8 +408,7 @@ def plot_parallel_lines(result: ParallelLinesResult, path: str | Path) -> None:
         r"Parallel lines $P_0$ = (0, z), $P_\theta$ = (θ, z), z ~ U[0, 1]  (Arjovsky et al. 2017)"
     )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _plot_distances(ax: Any, result: ParallelLinesResult) -> None:

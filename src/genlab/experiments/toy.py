@@ -16,6 +16,7 @@ import torch
 
 from genlab.data.toy import sample_toy
 from genlab.divergences.wasserstein import exact_wasserstein
+from genlab.plotting import new_figure, save_figure
 from genlab.training.config import resolve_config
 from genlab.training.trainer import Trainer
 
@@ -112,13 +113,9 @@ def run_toy_experiment(
 
 @torch.no_grad()
 def plot_toy_panels(path: Path, panels, *, rows: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     columns = len(METHODS)
-    figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    figure = new_figure((4 * columns, 4 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis, (dataset, method, critic, real, fake, w1) in zip(axes.flat, panels, strict=True):
         low = torch.minimum(real.min(0).values, fake.min(0).values) - 0.5
         high = torch.maximum(real.max(0).values, fake.max(0).values) + 0.5
@@ -132,5 +129,4 @@ def plot_toy_panels(path: Path, panels, *, rows: int) -> None:
         axis.set_xticks([]), axis.set_yticks([])
     axes.flat[0].legend(loc="lower left", fontsize=8, markerscale=4)
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    save_figure(figure, path, dpi=90)

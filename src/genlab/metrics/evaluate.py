@@ -40,13 +40,13 @@ only iterate in order, so the extractor's network — the expensive part — is 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 import genlab
 from genlab import distributed
@@ -55,6 +55,7 @@ from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.metrics.bootstrap import fid_with_ci, kid_with_ci
 from genlab.metrics.cache import FEATURES, LOGITS, STATISTICS, FeatureCache, cache_key
+from genlab.metrics.features.inception import PROTOCOL_EXTRACTOR
 from genlab.metrics.features.registry import FeatureExtractor, extract_features, get_extractor
 from genlab.metrics.fid import fid_from_statistics, fid_infinity
 from genlab.metrics.inception_score import inception_score
@@ -68,6 +69,8 @@ from genlab.metrics.statistics import (
     RunningStatistics,
     statistics_from_features,
 )
+from genlab.metrics.validation import did_you_mean
+from genlab.progress import Progress
 
 # Metric names accepted by `evaluate` and ``genlab eval --metrics``.
 FID = "fid"
@@ -101,12 +104,17 @@ PROTOCOL_SOURCE_B = "source_b"
 PROTOCOL_REFERENCE = "reference"
 PROTOCOL_N_A = "n_a"
 PROTOCOL_N_B = "n_b"
+PROTOCOL_N_REF = "n_ref"
 PROTOCOL_METRICS = "metrics"
 PROTOCOL_SEED = "seed"
 PROTOCOL_SETTINGS = "settings"
 PROTOCOL_GENLAB_VERSION = "genlab_version"
 
+#: ``n_ref=ALL``: every image of the reference A, whatever ``n`` is.
+ALL = "all"
+
 # Settings of the metrics, fixed by their papers' protocols and recorded in every result.
+# KID's two are defaults (torch-fidelity's kid_subsets and kid_subset_size), overridable.
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 PR_K = 3
@@ -150,8 +158,10 @@ def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
         raise GenlabError(f"no metric given; choose from {', '.join(METRICS)}")
     unknown = [name for name in cleaned if name not in METRICS]
     if unknown:
+        named = ", ".join(f"{name!r}{did_you_mean(name, METRICS)}" for name in unknown)
         raise GenlabError(
-            f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}"
+            f"unknown metric{'s' if len(unknown) > 1 else ''} {named}; "
+            f"choose from {', '.join(METRICS)}"
         )
     return cleaned
 
@@ -182,12 +192,15 @@ def evaluate(
     source_b: str | os.PathLike | Source,
     *,
     metrics: str | Sequence[str] = DEFAULT_METRICS,
-    features: str | FeatureExtractor = DEFAULT_FEATURES,
+    features: str | FeatureExtractor | None = None,
     n: int | None = None,
+    n_ref: int | str | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
     ci: bool = False,
     ci_resamples: int = DEFAULT_CI_RESAMPLES,
+    kid_subsets: int = KID_SUBSETS,
+    kid_subset_size: int | None = None,
     device: str = "cpu",
     cache: bool | FeatureCache = True,
     progress: bool = True,
@@ -206,10 +219,17 @@ def evaluate(
         Names from `METRICS`, as a sequence or a comma-separated string.
     features
         Registered extractor name (``"inception"``, ``"classifier-mnist"``, ``"pixels"``) or an
-        extractor object.
+        extractor object. None: the extractor that made a statistics file among the sources,
+        else ``"inception"``. A name other than a statistics file's extractor is refused before
+        any image is read.
     n
         Images per source: the first ``n`` of a data set, folder or .npz, or ``n`` generated from
         a run (required there). A statistics file keeps its own n.
+    n_ref
+        Images of the reference A when they should differ from ``n`` (the usual protocol is
+        50 000 generated images against the whole training set): a count, `ALL` (``"all"``:
+        every image of A) or None (the same as ``n``). Recorded in the protocol as ``n_ref``;
+        refused for a statistics file, which keeps its own n.
     batch_size
         Images drawn from a source and handed to the extractor at once.
     seed
@@ -219,6 +239,10 @@ def evaluate(
     ci
         Add bootstrap confidence intervals (95 %, shifted percentile) for FID and KID, with
         ``ci_resamples`` resamples; this keeps the features of both sources in memory.
+    kid_subsets, kid_subset_size
+        KID's number of random subsets and rows per subset (torch-fidelity's names). The
+        subset size defaults to 1000, or the smaller source's image count when that is less;
+        when it equals both counts every subset is the whole sets and the spread is zero.
     device
         Where the extractor's network runs.
     cache
@@ -245,16 +269,28 @@ def evaluate(
     chosen = parse_metrics(metrics)
     _check_positive("batch_size", batch_size)
     _check_positive("ci_resamples", ci_resamples, minimum=2)
+    _check_positive("seed", seed, minimum=0)
+    _check_positive("kid_subsets", kid_subsets)
+    if kid_subset_size is not None:
+        _check_positive("kid_subset_size", kid_subset_size, minimum=2)
+    n_a_asked = _reference_count(n, n_ref)
     distributed.init()
-    a = _resolve(source_a, n=n, seed=seed + 1, data_dir=data_dir)
+    a = _resolve(source_a, n=n_a_asked, seed=seed + 1, data_dir=data_dir)
     b = _resolve(source_b, n=n, seed=seed, data_dir=data_dir)
+    _check_reference_count(a, n_ref)
     needs_a, needs_b = _needs(chosen, ci=ci)
     _check_servable(chosen, a, b, needs_a, needs_b)
+    # Before any image is read: statistics files fix the extractor (read from their protocol).
+    features = _features_for_statistics(features, a, b, needs_a, needs_b)
+    subset_size = (
+        _checked_kid_subset_size(a.count, b.count, kid_subset_size) if KID in chosen else None
+    )
     store = _as_cache(cache)
     extractor = None
-    if needs_a.anything or needs_b.anything:
+    if _extracts_images(a, needs_a) or _extracts_images(b, needs_b):
         extractor = build_extractor(features, device=device, extractor_options=extractor_options)
         _check_extractor(chosen, extractor)
+    _check_statistics_protocol(extractor, a, b)
     # Identities hash files (checkpoints, .npz), so each is computed once, for keys and protocol.
     identity_a = a.identity()
     identity_b = b.identity() if _uses_images_of(b, chosen) else None
@@ -264,16 +300,28 @@ def evaluate(
 
     def metrics_of_extracted() -> dict[str, Any]:
         result: dict[str, Any] = {}
+        kid = _KidSettings(subsets=kid_subsets, subset_size=subset_size)
         if _FEATURE_METRICS & set(chosen):
             result.update(
                 _feature_metrics(
-                    chosen, extracted_a, extracted_b, extractor, ci, ci_resamples, seed
+                    chosen, extracted_a, extracted_b, extractor, ci, ci_resamples, seed, kid
                 )
             )
         if RECON in chosen:
             result.update(reconstruction_metrics(a, b, batch_size=batch_size, progress=progress))
         result[PROTOCOL] = _protocol(
-            chosen, a, b, identities, extracted_a, extracted_b, extractor, seed, ci, ci_resamples
+            chosen,
+            a,
+            b,
+            identities,
+            extracted_a,
+            extracted_b,
+            extractor,
+            seed,
+            ci,
+            ci_resamples,
+            kid,
+            n_ref=ALL if n_a_asked is None or isinstance(a, StatisticsSource) else n_a_asked,
         )
         return result
 
@@ -284,7 +332,7 @@ def evaluate(
 def compute_statistics(
     source: str | os.PathLike | Source,
     *,
-    features: str | FeatureExtractor = DEFAULT_FEATURES,
+    features: str | FeatureExtractor | None = DEFAULT_FEATURES,
     n: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
@@ -296,15 +344,20 @@ def compute_statistics(
 ) -> FeatureStatistics:
     """Feature statistics (mean, covariance, n, extractor protocol) of one source, streamed.
 
-    What ``genlab eval A --save-stats FILE`` writes; options as in `evaluate`. The statistics'
-    protocol is the extractor's, so a later FID against them checks that the features agree.
+    What ``genlab eval A --save-stats FILE`` writes; options as in `evaluate` (``features=None``
+    is `DEFAULT_FEATURES`). The statistics' protocol is the extractor's, so a later FID against
+    them checks that the features agree.
     """
     _check_positive("batch_size", batch_size)
     distributed.init()
     resolved = _resolve(source, n=n, seed=seed, data_dir=data_dir)
     if isinstance(resolved, StatisticsSource):
         raise GenlabError(f"{resolved.spec} already holds statistics; pass images to compute them")
-    extractor = build_extractor(features, device=device, extractor_options=extractor_options)
+    extractor = build_extractor(
+        DEFAULT_FEATURES if features is None else features,
+        device=device,
+        extractor_options=extractor_options,
+    )
     extracted = _extract_side(
         resolved,
         resolved.identity(),
@@ -349,6 +402,31 @@ def _resolve(
     return resolve_source(source, n=n, seed=seed, data_dir=data_dir)
 
 
+def _reference_count(n: int | None, n_ref: int | str | None) -> int | None:
+    """Images asked of A: ``n_ref``, ``n`` when ``n_ref`` is None, None (all) for `ALL`."""
+    if n_ref is None:
+        return n
+    if n_ref == ALL:
+        return None
+    if isinstance(n_ref, bool) or not isinstance(n_ref, int) or n_ref < 1:
+        raise GenlabError(f"n_ref must be a positive integer, {ALL!r} or None, got {n_ref!r}")
+    return n_ref
+
+
+def _check_reference_count(a: Source, n_ref: int | str | None) -> None:
+    """Refuse an ``n_ref`` that A cannot honour, rather than ignore it."""
+    if isinstance(a, StatisticsSource) and n_ref not in (None, ALL):
+        raise GenlabError(
+            f"--n-ref {n_ref} does not apply to A ({a.spec}): it holds statistics of "
+            f"{a.count} images, fixed when they were saved; leave out --n-ref"
+        )
+    if isinstance(a, RunSource) and n_ref == ALL:
+        raise GenlabError(
+            f"--n-ref {ALL} needs a reference with a fixed number of images, but A ({a.spec}) is "
+            "a run that generates them; pass --n-ref N"
+        )
+
+
 def _needs(chosen: tuple[str, ...], *, ci: bool) -> tuple[Needs, Needs]:
     """What each side must give. A is the reference, B is judged."""
     pairwise = {KID, PR, DC} & set(chosen) or (ci and {FID, KID} & set(chosen))
@@ -362,6 +440,11 @@ def _needs(chosen: tuple[str, ...], *, ci: bool) -> tuple[Needs, Needs]:
         logits=IS in chosen or MODES in chosen,
     )
     return needs_a, needs_b
+
+
+def _extracts_images(source: Source, needs: Needs) -> bool:
+    """Whether the extractor must run over this source's images (a statistics file has none)."""
+    return needs.anything and not isinstance(source, StatisticsSource)
 
 
 def _uses_images_of(source: Source, chosen: tuple[str, ...]) -> bool:
@@ -400,6 +483,80 @@ def _check_servable(
             )
 
 
+def _features_for_statistics(
+    features: str | FeatureExtractor | None, a: Source, b: Source, needs_a: Needs, needs_b: Needs
+) -> str | FeatureExtractor:
+    """The extractor to use, checked against the statistics files among the sources.
+
+    Runs before any image is read: a statistics file's protocol names the extractor that made
+    it, and features of another extractor could only end in a dimension or protocol mismatch
+    after the whole extraction. ``features=None`` follows the statistics file (or is
+    `DEFAULT_FEATURES` when there is none).
+    """
+    made_by = {
+        side: (source, source.statistics.protocol.get(PROTOCOL_EXTRACTOR))
+        for side, source, needs in (("A", a, needs_a), ("B", b, needs_b))
+        if needs.anything and isinstance(source, StatisticsSource)
+    }
+    named = {side: (source, name) for side, (source, name) in made_by.items() if name}
+    if len({name for _, name in named.values()}) > 1:
+        (source_a, name_a), (source_b, name_b) = named["A"], named["B"]
+        raise GenlabError(
+            f"A ({source_a.spec}) holds statistics of {name_a} features but B ({source_b.spec}) "
+            f"of {name_b} features; FID needs both from one extractor: recompute one of them "
+            f"with the other's --features and --save-stats"
+        )
+    if not named:
+        return DEFAULT_FEATURES if features is None else features
+    side, (source, made) = next(iter(named.items()))
+    if features is None:
+        return made
+    asked = features if isinstance(features, str) else features.name
+    if asked != made:
+        raise GenlabError(
+            f"{side} ({source.spec}) holds statistics of {made} features, but --features is "
+            f"{asked}; leave out --features to use {made}, or recompute the statistics with "
+            f"--features {asked} --save-stats FILE"
+        )
+    return features
+
+
+def _check_statistics_protocol(extractor: FeatureExtractor | None, a: Source, b: Source) -> None:
+    """Refuse before extracting when statistics were made with other extractor settings.
+
+    The extractor names agree (`_features_for_statistics`); this compares whole protocols
+    (weights, resizing, size) of each statistics file with the extractor's, or with the other
+    file's when both sources are statistics. Compared as stored: through JSON (tuples as lists).
+    """
+    stored = [
+        (f"{side} ({source.spec})", source.statistics.protocol)
+        for side, source in (("A", a), ("B", b))
+        if isinstance(source, StatisticsSource) and source.statistics.protocol
+    ]
+    if extractor is not None:
+        reference = (
+            f"the {extractor.name} extractor",
+            json.loads(json.dumps(extractor.protocol())),
+        )
+    elif len(stored) == 2:
+        reference, stored = stored[1], stored[:1]
+    else:
+        return
+    what, protocol = reference
+    for holder, made in stored:
+        differing = sorted(
+            key for key in made.keys() | protocol.keys() if made.get(key) != protocol.get(key)
+        )
+        if differing:
+            details = ", ".join(
+                f"{key}: {made.get(key)!r} vs {protocol.get(key)!r}" for key in differing
+            )
+            raise GenlabError(
+                f"{holder} holds statistics of a different feature protocol than {what} "
+                f"({details}); recompute them with the same extractor settings"
+            )
+
+
 def _check_extractor(chosen: tuple[str, ...], extractor: FeatureExtractor) -> None:
     """Fail before any extraction when the extractor cannot give what a metric needs."""
     if IS in chosen:
@@ -434,10 +591,12 @@ def _extract_side(
     batch_size: int,
     progress: bool,
 ) -> Extracted | None:
-    if not needs.anything or extractor is None:
+    if not needs.anything:
         return None
     if isinstance(source, StatisticsSource):
         return Extracted(count=source.count, statistics=source.statistics)
+    if extractor is None:
+        return None
     protocol = extractor.protocol()
     entry_keys = {
         kind: cache_key(kind=kind, source_identity=identity, extractor_protocol=protocol)
@@ -519,11 +678,11 @@ def _extraction_pass(
     feature_parts: list[torch.Tensor] = []
     logit_parts: list[torch.Tensor] = []
     seen = 0
-    with tqdm(
+    with Progress(
         total=source.count,
         unit="img",
         desc=f"{extractor.name} features of {source.spec}",
-        disable=not (progress and keep),
+        enabled=progress and keep,
     ) as bar:
         for batch_features, batch_logits in _batch_outputs(
             source, extractor, logits_of, batch_size
@@ -639,6 +798,7 @@ def _feature_metrics(
     ci: bool,
     ci_resamples: int,
     seed: int,
+    kid: _KidSettings,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {}
     if FID in chosen:
@@ -653,9 +813,12 @@ def _feature_metrics(
             b.features, a.statistics, seed=seed, protocol=extractor.protocol()
         ).value
     if KID in chosen:
-        subset_size = kid_subset_size(a.count, b.count)
         mean, std = kernel_inception_distance(
-            a.features, b.features, num_subsets=KID_SUBSETS, subset_size=subset_size, seed=seed
+            a.features,
+            b.features,
+            num_subsets=kid.subsets,
+            subset_size=kid.subset_size,
+            seed=seed,
         )
         result[keys.KID_MEAN], result[keys.KID_STD] = mean, std
         if ci:
@@ -665,8 +828,8 @@ def _feature_metrics(
                 num_resamples=ci_resamples,
                 seed=seed,
                 method=CI_METHOD,
-                num_subsets=KID_SUBSETS,
-                subset_size=subset_size,
+                num_subsets=kid.subsets,
+                subset_size=kid.subset_size,
             )
             result.update(_interval(keys.KID_MEAN, interval))
     if IS in chosen:
@@ -681,9 +844,27 @@ def _feature_metrics(
     return result
 
 
+@dataclass(frozen=True)
+class _KidSettings:
+    subsets: int
+    subset_size: int | None  # None when KID is not asked
+
+
 def kid_subset_size(n_a: int, n_b: int) -> int:
-    """KID's subset size: the standard 1000, or the smaller set's size when that is less."""
+    """KID's default subset size: the standard 1000, or the smaller set's size when less."""
     return min(KID_SUBSET_SIZE, n_a, n_b)
+
+
+def _checked_kid_subset_size(n_a: int, n_b: int, requested: int | None) -> int:
+    """The subset size asked for (checked against both counts), or the default."""
+    if requested is None:
+        return kid_subset_size(n_a, n_b)
+    if requested > min(n_a, n_b):
+        raise GenlabError(
+            f"--kid-subset-size {requested} is more than the images of A and B ({n_a} and "
+            f"{n_b}); pass --kid-subset-size {min(n_a, n_b)} or less, or more images"
+        )
+    return requested
 
 
 def _interval(key: str, interval: Any) -> dict[str, float]:
@@ -705,8 +886,8 @@ def reconstruction_metrics(
     vae = run.vae()
     totals = {keys.MSE: 0.0, keys.L2: 0.0, keys.PSNR: 0.0}
     count = 0
-    with tqdm(
-        total=reference.count, unit="img", desc="reconstructions", disable=not progress
+    with Progress(
+        total=reference.count, unit="img", desc="reconstructions", enabled=progress
     ) as bar:
         for batch in reference.batches(batch_size):
             if tuple(batch.shape[1:]) != run.data_shape:
@@ -738,13 +919,16 @@ def _protocol(
     seed: int,
     ci: bool,
     ci_resamples: int,
+    kid: _KidSettings,
+    *,
+    n_ref: int | str,
 ) -> dict[str, Any]:
     n_a = extracted_a.count if extracted_a is not None else a.count
     n_b = extracted_b.count if extracted_b is not None else None
     settings: dict[str, Any] = {}
     if KID in chosen:
-        settings["kid_subsets"] = KID_SUBSETS
-        settings["kid_subset_size"] = kid_subset_size(n_a, n_b)
+        settings["kid_subsets"] = kid.subsets
+        settings["kid_subset_size"] = kid.subset_size
     if PR in chosen:
         settings["pr_k"] = PR_K
     if DC in chosen:
@@ -757,12 +941,19 @@ def _protocol(
             "method": CI_METHOD,
             "resamples": ci_resamples,
         }
+    features = extractor.protocol() if extractor is not None else None
+    if features is None:  # statistics files alone: their extractor's protocol
+        for extracted in (extracted_a, extracted_b):
+            if extracted is not None and extracted.statistics is not None:
+                features = extracted.statistics.protocol or None
+                break
     return {
-        PROTOCOL_FEATURES: extractor.protocol() if extractor is not None else None,
+        PROTOCOL_FEATURES: features,
         PROTOCOL_REFERENCE: a.describe(),
         PROTOCOL_SOURCE_A: identities["a"],
         PROTOCOL_SOURCE_B: identities["b"],
         PROTOCOL_N_A: n_a,
+        PROTOCOL_N_REF: n_ref,
         PROTOCOL_N_B: n_b,
         PROTOCOL_METRICS: list(chosen),
         PROTOCOL_SETTINGS: settings,
@@ -772,6 +963,7 @@ def _protocol(
 
 
 __all__ = [
+    "ALL",
     "DEFAULT_METRICS",
     "METRICS",
     "PROTOCOL",

@@ -40,7 +40,7 @@ EVAL_SEPARATOR = "/"
 STEP = "step"
 TIME = "time"
 #: Real and generated points for a Lipschitz report computed by the report itself: few, so that
-#: a report stays quick; ``genlab lipschitz --points`` gives tighter lower bounds.
+#: a report stays quick; ``genlab lipschitz --lipschitz-points`` gives tighter lower bounds.
 DEFAULT_LIPSCHITZ_POINTS = 64
 
 _SAMPLE_NAME = re.compile(r"^step-(\d{8})\.png$")

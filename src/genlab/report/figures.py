@@ -10,7 +10,6 @@ pyplot, so drawing a report changes no global matplotlib state (backend, open fi
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import numpy as np
 
 from genlab.errors import GenlabError
 from genlab.metrics import keys
+from genlab.plotting import figure_bytes, new_figure
 from genlab.report.collect import RunSummary, SampleGrid, Series, pick_sample_steps
 
 #: Colours of runs, in order (matplotlib's tab10, which stays distinguishable for most readers).
@@ -325,12 +325,7 @@ def _grid_title(grid: SampleGrid, run: RunSummary) -> str:
 
 
 def _figure(size: tuple[float, float]):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=size, dpi=DPI)
-    FigureCanvasAgg(figure)
-    return figure
+    return new_figure(size, dpi=DPI)
 
 
 def _panel_grid(count: int):
@@ -379,9 +374,7 @@ def _finish(figure, runs: Sequence[RunSummary], shown: set[int]) -> None:
 
 
 def _png(figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    return buffer.getvalue()
+    return figure_bytes(figure, dpi=DPI, facecolor="white")
 
 
 __all__ = [

@@ -49,6 +49,8 @@ def iter_generated(
     """Batches of ``n`` generated samples in total: uint8 N×C×H×W images, or float 2-D points."""
     if n < 1:
         raise GenlabError(f"--n must be at least 1, got {n}")
+    if batch_size < 1:  # a batch of 0 would never finish
+        raise GenlabError(f"--batch-size must be at least 1, got {batch_size}")
     model, config = load_sampler(source, ema=ema)
     generator = torch.Generator().manual_seed(seed)
     produced = 0

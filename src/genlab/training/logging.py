@@ -7,10 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from genlab import distributed
 from genlab.fileio import atomic_write_bytes
+from genlab.progress import Progress
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -53,13 +52,17 @@ class RunLogger:
         if tensorboard and self.active:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=initial)
-        self.bar = tqdm(
+            # Events at or after purge_step are dropped: those logged after the checkpoint at
+            # step `initial`. The point at `initial` itself was logged before the checkpoint and
+            # is kept, as in metrics.jsonl (`truncate_metrics`).
+            purge = initial + 1 if initial > 0 else None
+            self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=purge)
+        self.bar = Progress(
             total=total,
             initial=initial,
-            disable=not (progress and self.active),
+            enabled=progress and self.active,
+            desc="training",
             unit="step",
-            dynamic_ncols=True,
         )
 
     def log(self, step: int, values: dict[str, float]) -> None:
@@ -72,7 +75,7 @@ class RunLogger:
             for key, value in values.items():
                 self.writer.add_scalar(key, value, step)
         shown = {k: f"{v:.4g}" for k, v in values.items() if k in _SHOWN}
-        self.bar.set_postfix(shown, refresh=False)
+        self.bar.set_postfix(shown)
 
     def advance(self, steps: int = 1) -> None:
         self.bar.update(steps)

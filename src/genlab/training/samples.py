@@ -8,6 +8,7 @@ import torch
 
 from genlab import distributed
 from genlab.data.imageio import save_grid, signed_to_uint8
+from genlab.plotting import new_figure, save_figure
 
 SAMPLES_DIR = "samples"
 
@@ -39,17 +40,12 @@ def save_point_scatter(
     path: Path, points: torch.Tensor, *, reference: torch.Tensor, title: str
 ) -> None:
     """Generated 2-D points over a batch of real ones."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(4, 4), dpi=100)
+    figure = new_figure((4, 4), dpi=100)
+    axes = figure.subplots()
     axes.scatter(*reference.T, s=4, c="tab:orange", alpha=0.5, label="real")
     axes.scatter(*points.T, s=4, c="tab:blue", alpha=0.7, label="generated")
     axes.set_title(title)
     axes.legend(loc="upper right", fontsize=8)
     axes.set_aspect("equal", adjustable="datalim")
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_figure(figure, path)

@@ -65,7 +65,10 @@ def test_probabilities_are_a_softmax_agreeing_with_predictions(extractor, mnist_
     assert probabilities.shape == (200, 10)
     assert probabilities.dtype == torch.float32
     torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(200))
-    assert torch.equal(probabilities.argmax(dim=1), extractor.predict(images))
+    # Each prediction is a most probable class; near-ties may resolve either way in float32.
+    predicted = extractor.predict(images)
+    chosen = probabilities.gather(1, predicted[:, None])[:, 0]
+    assert (chosen >= probabilities.max(dim=1).values - 1e-6).all()
     # Real digits: the classifier finds every one of the ten classes.
     assert mode_coverage(probabilities)[MODES_COVERED] == 10
 
@@ -248,11 +251,16 @@ def test_tiny_training_run_is_deterministic_and_learns(tmp_path, mnist_dir):
     assert metadata["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert metadata["test_accuracy"] == accuracy
     assert metadata["limits"] == {"train": 1024, "test": 500}
-    assert "--train-limit 1024 --test-limit 500" in metadata["command"]
+    assert "--limit 1024 --test-limit 500" in metadata["command"]
     assert not list(path.parent.glob("*.tmp"))  # atomic writes leave no temporaries
 
     trained = ClassifierExtractor(weights=path, sha256=metadata["sha256"])
     assert trained.dim == 32
     assert trained.protocol()[PROTOCOL_WEIGHTS_SHA256] == metadata["sha256"]
     test = load_mnist("test", data_dir=mnist_dir.parent, download=False).subset(500)
-    assert (trained.predict(test.images) == test.labels).double().mean().item() == accuracy
+    correct = int((trained.predict(test.images) == test.labels).sum())
+    # The extractor folds batch norm into the convolutions, which moves logits by rounding only:
+    # just an image whose top two logits (nearly) tie may change its prediction.
+    top2 = trained.logits(test.images).topk(2, dim=1).values
+    near_ties = int((top2[:, 0] - top2[:, 1] <= 1e-4 * top2.abs().max()).sum())
+    assert abs(correct - round(accuracy * 500)) <= near_ties

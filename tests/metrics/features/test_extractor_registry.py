@@ -69,11 +69,15 @@ def test_get_builtin_pixels_with_options():
     assert extractor.size == 4
 
 
-def test_unknown_name_lists_the_known_ones():
+def test_unknown_name_suggests_the_closest_and_lists_the_known_ones():
     with pytest.raises(
-        GenlabError, match=r"unknown feature extractor 'pixel'; known extractors: .*pixels"
+        GenlabError,
+        match=r"unknown feature extractor 'pixel' \(did you mean 'pixels'\?\); "
+        r"known extractors: .*pixels",
     ):
         get_extractor("pixel")
+    with pytest.raises(GenlabError, match=r"unknown feature extractor 'zzz'; known extractors"):
+        get_extractor("zzz")
 
 
 def test_misspelt_option_is_rejected_with_the_accepted_ones():

@@ -46,7 +46,6 @@ from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
-from tqdm.auto import tqdm
 
 from genlab.data.imageio import check_uint8_images, uint8_to_signed
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError, NonFiniteLossError
@@ -59,6 +58,7 @@ from genlab.metrics.features.inception import (
     PROTOCOL_RESIZE,
     PROTOCOL_WEIGHTS_SHA256,
 )
+from genlab.progress import Progress
 
 EXTRACTOR_NAME = "classifier-mnist"
 WEIGHTS_FILENAME = "classifier-mnist.safetensors"
@@ -493,24 +493,24 @@ def _train_epochs(
         optimiser, lambda step: _learning_rate_factor(step, epochs * steps_per_epoch)
     )
     model.train()
-    bar = tqdm(total=epochs * steps_per_epoch, unit="step", desc="classifier", disable=not progress)
-    for epoch in range(epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), batch_size):
-            index = order[start : start + batch_size]
-            loss = F.cross_entropy(model(uint8_to_signed(images[index])), labels[index])
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"classifier training loss became {loss.item()} in epoch {epoch + 1}; "
-                    "lower the learning rate"
-                )
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}", refresh=False)
-    bar.close()
+    total = epochs * steps_per_epoch
+    with Progress(total=total, unit="step", desc="classifier", enabled=progress) as bar:
+        for epoch in range(epochs):
+            order = torch.randperm(len(images), generator=generator)
+            for start in range(0, len(images), batch_size):
+                index = order[start : start + batch_size]
+                loss = F.cross_entropy(model(uint8_to_signed(images[index])), labels[index])
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"classifier training loss became {loss.item()} in epoch {epoch + 1}; "
+                        "lower the learning rate"
+                    )
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
+                bar.update()
+                bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.4f}")
 
 
 def _reproducing_command(
@@ -525,10 +525,10 @@ def _reproducing_command(
 ) -> str:
     command = (
         f"genlab classifier train --epochs {epochs} --seed {seed} --batch-size {batch_size} "
-        f"--learning-rate {learning_rate}"
+        f"--lr {learning_rate}"
     )
     if train_limit is not None:
-        command += f" --train-limit {train_limit}"
+        command += f" --limit {train_limit}"
     if test_limit is not None:
         command += f" --test-limit {test_limit}"
     # The thread count is part of the command: CPU kernels sum in a thread-dependent order.

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import torch
-from tqdm.auto import tqdm
 
 from genlab.data.imageio import check_uint8_images
 from genlab.errors import GenlabError
+from genlab.metrics.validation import did_you_mean
+from genlab.progress import Progress
 
 #: Images per extractor call in `extract_features`.
 DEFAULT_BATCH_SIZE = 256
@@ -122,13 +123,24 @@ def get_extractor(name: str, **options: Any) -> FeatureExtractor:
         If no extractor has that name (the message lists the known ones), or an option is not
         accepted by its factory (the message lists the accepted ones).
     """
-    entry = _EXTRACTORS.get(name)
-    if entry is None:
-        known = ", ".join(sorted(_EXTRACTORS))
-        raise GenlabError(f"unknown feature extractor {name!r}; known extractors: {known}")
+    check_extractor_name(name)
+    entry = _EXTRACTORS[name]
     factory = _resolve(name, entry.factory)
     _check_options(name, factory, options)
     return factory(**options)
+
+
+def check_extractor_name(name: str) -> None:
+    """Raise unless ``name`` is registered; the message suggests the closest name and lists all.
+
+    Cheap (nothing is imported or built), so a command can check a name before any work.
+    """
+    if name not in _EXTRACTORS:
+        known = ", ".join(sorted(_EXTRACTORS))
+        raise GenlabError(
+            f"unknown feature extractor {name!r}{did_you_mean(str(name), _EXTRACTORS)}; "
+            f"known extractors: {known}"
+        )
 
 
 def extract_features(
@@ -151,7 +163,8 @@ def extract_features(
     batch_size : int
         Most images handed to the extractor at once.
     progress : bool
-        Show a tqdm bar counting images, with the rate in images per second.
+        Show progress counting images, with the rate in images per second
+        (`genlab.progress.Progress`: a bar on a terminal, a few plain lines in a log file).
 
     Returns
     -------
@@ -169,11 +182,8 @@ def extract_features(
     total = images.shape[0] if isinstance(images, torch.Tensor) else None
     batches = [images] if isinstance(images, torch.Tensor) else images
     parts: list[torch.Tensor] = []
-    with tqdm(
-        total=total,
-        unit="img",
-        desc=f"{extractor.name} features",
-        disable=not progress,
+    with Progress(
+        total=total, unit="img", desc=f"{extractor.name} features", enabled=progress
     ) as bar:
         for item in batches:
             batch = check_uint8_images(_images_of(item), "image batch")
