@@ -20,7 +20,9 @@ def test_parallel_lines_command_writes_json_and_png(tmp_path):
     data = json.loads((out / "parallel_lines.json").read_text())
     assert data["config"]["seed"] == 1
     assert abs(data["summary"]["max_abs_js_minus_log2_theta_nonzero"]) < 1e-9
-    assert abs(data["summary"]["final_theta_wgan"]) < 0.05
+    # θ's spread over seeds is about 0.025; a sign error in the loss ends near 2 (see
+    # tests/experiments/test_parallel_lines.py for the bound).
+    assert abs(data["summary"]["final_theta_wgan"]) < 0.15
     assert abs(data["js"][0] - math.log(2)) < 1e-9
     assert (out / "parallel_lines.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -14,8 +14,14 @@ WORKER = Path(__file__).parent / "worker.py"
 PROCESSES = 2
 
 
+#: Seconds before a launch counts as hung. A guard against deadlocked collectives, not a speed
+#: check: the longest launch takes about a minute on two shared cores, and a slower machine must
+#: not fail for being slow.
+HUNG_AFTER = 600
+
+
 def _torchrun(
-    args: list[str], *, timeout: float = 120, env: dict[str, str] | None = None
+    args: list[str], *, timeout: float = HUNG_AFTER, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     """``python -m torch.distributed.run --standalone --nproc_per_node 2 ARGS``, output captured.
 

@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from scipy import integrate, stats
 
 from genlab.divergences.classifier import classifier_js_lower_bound
@@ -34,20 +35,44 @@ def test_identical_distributions_give_nearly_zero():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(1000, 2)), rng.normal(size=(1000, 2))
     result = classifier_js_lower_bound(x, y)
-    assert abs(result.estimate) < 0.02
-    assert abs(result.heldout_accuracy - 0.5) < 0.06
+    # V(D) on held-out points is at most JS = 0 in expectation; a D near ½ moves it by a few
+    # thousandths either way (measured -0.015 to +0.005 over 20 seeds), an over-fitted one below.
+    assert -0.04 < result.estimate < 0.02
+    # Whatever D is, its balanced accuracy on 250 + 250 fresh points of one distribution has
+    # mean ½ and standard deviation at most ½·sqrt(2·¼/250) = 0.022: five of them.
+    assert abs(result.heldout_accuracy - 0.5) < 0.12
 
 
+def shifted_gaussian_fits(n: int, **options) -> list:
+    """`classifier_js_lower_bound` between N(0, 1) and N(1, 1), n points each, on four seeds."""
+    fits = []
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        x, y = rng.normal(size=(n, 1)), rng.normal(size=(n, 1)) + 1.0
+        fits.append(classifier_js_lower_bound(x, y, seed=seed, **options))
+    return fits
+
+
+# One run's held-out V(D) scatters by ~0.012 nats (1,000 test points); the mean of four by 0.006.
+# E V(D) <= JS for any D, so the mean may exceed JS by noise only (four standard deviations);
+# below, it may also fall short by what the trained D misses of the optimal one.
+ABOVE_JS, BELOW_JS = 0.025, 0.03
+
+
+@pytest.mark.slow
 def test_estimate_approaches_the_true_js_of_two_gaussians():
-    shift = 1.0
-    true_js = _gaussian_shift_js(shift)  # 0.1114 nats
-    rng = np.random.default_rng(2)
-    x, y = rng.normal(size=(2000, 1)), rng.normal(size=(2000, 1)) + shift
-    result = classifier_js_lower_bound(x, y)
-    assert abs(result.estimate - true_js) < 0.03
-    # Training on its own points is optimistic; history records the value climbing from ~0.
-    assert result.train_estimate > result.history[0]
-    assert abs(result.history[0]) < 0.05
+    true_js = _gaussian_shift_js(1.0)  # 0.1114 nats
+    fits = shifted_gaussian_fits(2000)
+    mean = np.mean([fit.estimate for fit in fits])
+    assert true_js - BELOW_JS < mean < true_js + ABOVE_JS
+    bayes_accuracy = stats.norm.cdf(0.5)  # threshold halfway between the means: 0.69
+    for fit in fits:
+        # Held-out accuracy cannot beat Bayes but by noise (sd 0.015 on 1,000 points).
+        assert bayes_accuracy - 0.08 < fit.heldout_accuracy < bayes_accuracy + 0.075
+        # Training on its own points is optimistic; history records the value climbing from
+        # an untrained D that is near ½ everywhere (V near 0).
+        assert fit.train_estimate > fit.history[0]
+        assert abs(fit.history[0]) < 0.1
 
 
 def test_discrete_js_of_the_same_gaussians_agrees_with_quadrature():
@@ -59,10 +84,15 @@ def test_discrete_js_of_the_same_gaussians_agrees_with_quadrature():
 
 
 def test_logistic_regression_discriminator_is_allowed():
-    rng = np.random.default_rng(3)
-    x, y = rng.normal(size=(500, 1)), rng.normal(size=(500, 1)) + 1.0
-    result = classifier_js_lower_bound(x, y, hidden=())
-    assert 0.05 < result.estimate < _gaussian_shift_js(1.0) + 0.03
+    # For a Gaussian shift log p/q is linear, so logistic regression holds the optimal D.
+    fits = shifted_gaussian_fits(2000, hidden=())
+    assert all(
+        sum(isinstance(m, torch.nn.Linear) for m in fit.discriminator.modules()) == 1
+        for fit in fits
+    )
+    true_js = _gaussian_shift_js(1.0)
+    mean = np.mean([fit.estimate for fit in fits])
+    assert true_js - BELOW_JS < mean < true_js + ABOVE_JS
 
 
 def test_bad_arguments_raise():

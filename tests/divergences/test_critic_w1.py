@@ -10,12 +10,17 @@ COV = np.array([[1.0, 0.5], [0.5, 0.8]])
 SHIFT = np.array([1.2, 0.9])  # W_1(N(0, Σ), N(-v, Σ)) = ‖v‖ = 1.5 for equal covariances
 
 
+def draw_shifted_gaussians(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # Cholesky, not numpy's default SVD: the same draws whatever LAPACK factorises Σ.
+    rng = np.random.default_rng(seed)
+    p = rng.multivariate_normal([0.0, 0.0], COV, size=2000, method="cholesky")
+    q = rng.multivariate_normal(-SHIFT, COV, size=2000, method="cholesky")
+    return p, q
+
+
 @pytest.fixture(scope="module")
 def shifted_gaussians():
-    rng = np.random.default_rng(0)
-    p = rng.multivariate_normal([0.0, 0.0], COV, size=2000)
-    q = rng.multivariate_normal(-SHIFT, COV, size=2000)
-    return p, q
+    return draw_shifted_gaussians(0)
 
 
 class _LinearCritic(nn.Module):
@@ -41,20 +46,34 @@ def test_critic_wasserstein_of_a_linear_critic_is_the_projected_mean_gap(
     assert got == pytest.approx(expected, rel=1e-12)
 
 
-def test_gradient_penalty_critic_estimates_w1_of_shifted_gaussians(shifted_gaussians):
-    p, q = shifted_gaussians
+@pytest.mark.slow
+def test_gradient_penalty_critic_estimates_w1_of_shifted_gaussians():
     w1 = np.linalg.norm(SHIFT)
-    result = estimate_w1(p, q, method="gp", steps=300, seed=0, exact_size=500)
+    # Three independent problems (data and initialisation): one run's gap wanders by about 4 %
+    # of W1 (minibatches, 300 steps), so a single seed would only show how lucky it was.
+    results = [
+        estimate_w1(
+            *draw_shifted_gaussians(seed), method="gp", steps=300, seed=seed, exact_size=500
+        )
+        for seed in (0, 1, 2)
+    ]
+    for result in results:
+        # Any gap of a critic with slope near 1 is near W1 (measured 1.00-1.13·W1 over 16 seeds).
+        assert 0.75 * w1 < result.estimate < 1.4 * w1
+        # Exact W1 of 500-point subsamples: its mean is >= W1 (empirical W1 is biased upwards)
+        # and the projected mean gap alone varies by 5 % of W1; 5 standard deviations below.
+        assert 0.75 * w1 < result.exact < 1.3 * w1
+        assert result.relative_error == pytest.approx(
+            (result.estimate - result.exact) / result.exact
+        )
+        assert result.exact_size == 500
+        assert len(result.fit.history) == 300
+        assert result.fit.method == "gp"
     # λ = 10: the soft penalty inflates the gap to about W(1 + W/(2λ)) = 1.075·W (see fit_critic),
-    # and fitting the critic on the very points it is scored on adds ~3%: measured +9% to +12%
-    # over three initialisations and two data sets.
-    assert abs(result.estimate - w1) / w1 < 0.15
-    assert result.estimate == pytest.approx(w1 * (1 + w1 / 20), rel=0.06)
-    assert result.exact == pytest.approx(w1, rel=0.1)  # 500-point subsamples: upward bias
-    assert result.relative_error == pytest.approx((result.estimate - result.exact) / result.exact)
-    assert result.exact_size == 500
-    assert len(result.fit.history) == 300
-    assert result.fit.method == "gp"
+    # and scoring the critic on its own training points adds a few percent. The mean of three
+    # runs varies by about 2.3 % of W1: the band is four standard deviations of it.
+    mean = np.mean([result.estimate for result in results])
+    assert mean == pytest.approx(w1 * (1 + w1 / 20), abs=0.1 * w1)
 
 
 def test_clipped_critic_gap_is_far_below_w1_but_positive(shifted_gaussians):

@@ -16,27 +16,25 @@ def _gaussian_kl(mean_p, cov_p, mean_q, cov_q):
     return 0.5 * (np.trace(inv_q @ cov_p) + diff @ inv_q @ diff - len(mean_p) + log_det_ratio)
 
 
-# Measured over 20 seeds at n = m = 5000: error mean +0.003, sd 0.026, max 0.052 for k = 1;
-# mean +0.007, sd 0.016, max 0.036 for k = 5 (true value 0.732 nats).
-@pytest.mark.parametrize(("k", "tolerance"), [(1, 0.1), (5, 0.06)])
+def _draw(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    # Cholesky, not numpy's default SVD: the same draws whatever LAPACK factorises the covariance.
+    rng = np.random.default_rng(seed)
+    x = rng.multivariate_normal(MEAN_P, COV_P, size=5000, method="cholesky")
+    y = rng.multivariate_normal(MEAN_Q, COV_Q, size=5000, method="cholesky")
+    return x, y
+
+
+# Error of one estimate at n = m = 5000, measured over 40 seeds (true value 0.732 nats): mean
+# +0.003, sd 0.037 for k = 1; mean +0.008, sd 0.024 for k = 5. One seed would test its luck, so
+# the mean of eight is checked: sd 0.013 and 0.0086, the tolerance about four of them plus the bias.
+@pytest.mark.parametrize(("k", "tolerance"), [(1, 0.06), (5, 0.045)])
 def test_knn_kl_of_two_gaussians_matches_closed_form(backend, k, tolerance):
-    rng = np.random.default_rng(7)
-    x = rng.multivariate_normal(MEAN_P, COV_P, size=5000)
-    y = rng.multivariate_normal(MEAN_Q, COV_Q, size=5000)
-    true = _gaussian_kl(MEAN_P, COV_P, MEAN_Q, COV_Q)
-    estimate = knn_kl_divergence(backend(x), backend(y), k=k)
-    assert abs(estimate - true) < tolerance
-
-
-def test_knn_kl_averaged_over_seeds_is_nearly_unbiased():
     true = _gaussian_kl(MEAN_P, COV_P, MEAN_Q, COV_Q)
     estimates = []
-    for seed in range(5):
-        rng = np.random.default_rng(100 + seed)
-        x = rng.multivariate_normal(MEAN_P, COV_P, size=5000)
-        y = rng.multivariate_normal(MEAN_Q, COV_Q, size=5000)
-        estimates.append(knn_kl_divergence(x, y, k=5))
-    assert abs(np.mean(estimates) - true) < 0.03
+    for seed in range(8):
+        x, y = _draw(seed)
+        estimates.append(knn_kl_divergence(backend(x), backend(y), k=k))
+    assert abs(np.mean(estimates) - true) < tolerance
 
 
 def test_knn_kl_of_identical_distributions_is_near_zero_and_sizes_may_differ():
@@ -47,10 +45,14 @@ def test_knn_kl_of_identical_distributions_is_near_zero_and_sizes_may_differ():
 
 
 def test_knn_kl_one_dimensional_input():
-    rng = np.random.default_rng(9)
-    x = rng.normal(0.0, 1.0, size=5000)
-    y = rng.normal(1.0, 1.0, size=5000)
-    assert knn_kl_divergence(x, y, k=5) == pytest.approx(0.5, abs=0.06)  # KL = Δμ²/2
+    # One estimate errs by -0.015 ± 0.027 here (40 seeds); the mean of eight by ± 0.0096.
+    estimates = []
+    for seed in range(8):
+        rng = np.random.default_rng(9 + seed)
+        x = rng.normal(0.0, 1.0, size=5000)
+        y = rng.normal(1.0, 1.0, size=5000)
+        estimates.append(knn_kl_divergence(x, y, k=5))
+    assert np.mean(estimates) == pytest.approx(0.5, abs=0.06)  # KL = Δμ²/2
 
 
 def test_duplicate_points_raise():

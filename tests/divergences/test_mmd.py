@@ -86,8 +86,12 @@ def test_gaussian_mmd_of_identical_distributions_is_near_zero_and_detects_a_shif
     x, y = rng.normal(size=(500, 2)), rng.normal(size=(500, 2))
     same = mmd2(x, y)
     shifted = mmd2(x, rng.normal(size=(500, 2)) + np.array([0.5, 0.0]))
+    # Over 60 seeds the unbiased estimate for one distribution scatters around 0 with sd 0.001,
+    # and for the shift it lies near 0.029 (never below 0.016): 0.005 separates the two by more
+    # than four standard deviations of each. (A ratio to |same| would test how close to 0 that
+    # one draw happened to land.)
     assert abs(same) < 0.005
-    assert shifted > 20 * abs(same)
+    assert shifted > 0.005
     assert mmd2(x, x, unbiased=False) == pytest.approx(0.0, abs=1e-12)
 
 

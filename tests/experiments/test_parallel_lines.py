@@ -48,14 +48,21 @@ def test_exact_w1_is_the_distance_between_the_lines(quick_result):
 
 
 def test_gradient_penalty_critic_estimates_w1(quick_result):
+    gp_weight = quick_result.config.gp_weight
     for theta, estimate in zip(quick_result.critic_thetas, quick_result.critic_w1, strict=True):
-        # The soft penalty inflates the gap by about 1 + |θ|/(2λ) (see fit_critic).
-        assert estimate == pytest.approx(abs(theta), rel=0.15)
+        # The soft penalty inflates the gap to about W(1 + W/(2λ)) with W = |θ| (see fit_critic);
+        # one run scatters by at most 3.4 % around it over 12 seeds; the band is 10 %.
+        inflated = abs(theta) * (1 + abs(theta) / (2 * gp_weight))
+        assert estimate == pytest.approx(inflated, rel=0.1)
 
 
 def test_wgan_moves_theta_to_zero_and_the_minimax_gan_stalls(quick_result):
     assert quick_result.theta_wgan[0] == 1.0
-    assert abs(quick_result.theta_wgan[-1]) < 0.05
+    # θ falls from 1 at about one learning-rate step per generator step, passes 0 and circles it
+    # while the cosine schedule brings the steps to zero; where it then stops scatters around 0
+    # with a standard deviation of 0.025 over 12 seeds (largest |θ| 0.045). 0.15 is six of them,
+    # and a generator without gradient (the minimax one below) stays above 0.9.
+    assert abs(quick_result.theta_wgan[-1]) < 0.15
     # The discriminator wins within a few steps; its saturated loss then barely moves θ.
     assert quick_result.theta_minimax[-1] > 0.9
 

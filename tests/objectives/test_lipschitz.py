@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from genlab.errors import GenlabError
 from genlab.models.dcgan import DCGANCritic
@@ -71,15 +72,17 @@ def test_gradient_penalty_warns_about_batch_norm():
         GradientPenalty().prepare(DCGANCritic(channels=1, size=28, width=8, norm="batch"))
 
 
-def test_spectral_normalisation_brings_each_layer_to_unit_spectral_norm():
+def test_spectral_normalisation_brings_each_layer_to_unit_spectral_norm(spectral_norm_after):
     critic = SpectralNormalization().prepare(MLPCritic((4,), hidden=(16, 16)))
-    for _ in range(30):  # one power iteration per forward pass in training mode
-        critic(torch.randn(8, 4))
     layers = [m for m in critic.modules() if isinstance(m, nn.Linear)]
     assert len(layers) == 3
-    for layer in layers:
-        sigma = torch.linalg.matrix_norm(layer.weight.detach(), ord=2).item()
-        assert sigma == pytest.approx(1.0, abs=1e-3)
+    assert all(parametrize.is_parametrized(layer, "weight") for layer in layers)
+    # One power iteration per training-mode forward pass: after 30, each layer's norm lies
+    # between 1 and what the power method guarantees from its starting vectors.
+    converged = spectral_norm_after(critic, torch.randn(8, 4), 30)
+    assert len(converged) == 3
+    for norm, bound in converged:
+        assert 1 - 1e-5 <= norm <= bound + 1e-5
 
 
 def test_make_lipschitz_method_by_name():

@@ -14,7 +14,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from genlab.training.config import resolve_config
@@ -230,20 +229,3 @@ def browser() -> Browser:
             pytest.fail(message + " (GENLAB_REQUIRE_BROWSER=1)")
         pytest.skip(message)
     return Browser(executable)
-
-
-def _pixel_spread(path: Path) -> tuple[float, int]:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
-    grey = np.asarray(rgb, dtype=np.float64).mean(axis=2)
-    # getcolors counts in C; np.unique(axis=0) on millions of rows takes seconds.
-    colours = rgb.getcolors(maxcolors=rgb.width * rgb.height)
-    return float(grey.std()), len(colours)
-
-
-@pytest.fixture(scope="session")
-def pixel_spread():
-    """``pixel_spread(png)``: standard deviation of grey levels and number of distinct colours."""
-    return _pixel_spread

@@ -31,11 +31,10 @@ def page(path, body: str):
     return path
 
 
-def test_the_report_renders_with_every_image_and_no_errors(browser, report, pixel_spread, tmp_path):
-    shot = browser.screenshot(report.html, tmp_path / "shot.png")
-    grey_std, colours = pixel_spread(shot)
-    assert grey_std > MIN_GREY_STD
-    assert colours > MIN_COLOURS
+def test_the_report_renders_with_every_image_and_no_errors(browser, report, png_content, tmp_path):
+    shot = png_content(browser.screenshot(report.html, tmp_path / "shot.png"))
+    assert shot.grey_std > MIN_GREY_STD
+    assert shot.colours > MIN_COLOURS
     check = browser.check(report.html)
     # 2 runs x 5 sample grids, 3 training figures, 2 metric figures.
     assert len(check.images) == 15
@@ -44,11 +43,11 @@ def test_the_report_renders_with_every_image_and_no_errors(browser, report, pixe
     assert check.console == []
 
 
-def test_a_blank_page_fails_the_screenshot_check(browser, tmp_path, pixel_spread):
+def test_a_blank_page_fails_the_screenshot_check(browser, tmp_path, png_content):
     blank = page(tmp_path / "blank.html", "")
-    grey_std, colours = pixel_spread(browser.screenshot(blank, tmp_path / "blank.png"))
-    assert grey_std <= MIN_GREY_STD
-    assert colours <= MIN_COLOURS
+    shot = png_content(browser.screenshot(blank, tmp_path / "blank.png"))
+    assert shot.grey_std <= MIN_GREY_STD
+    assert shot.colours <= MIN_COLOURS
 
 
 def test_broken_images_are_detected(browser, tmp_path):

@@ -19,27 +19,81 @@ from genlab.report.tables import format_duration, format_number
 PNG_URI = "data:image/png;base64,"
 
 
+#: Attributes whose value is a URL (or, for srcset, a list of them) in HTML5 and SVG.
+URL_ATTRIBUTES = frozenset(
+    {
+        "action",
+        "archive",
+        "background",
+        "cite",
+        "codebase",
+        "data",
+        "formaction",
+        "href",
+        "icon",
+        "longdesc",
+        "manifest",
+        "ping",
+        "poster",
+        "src",
+        "srcset",
+        "usemap",
+        "xlink:href",
+    }
+)
+#: Elements that load or embed something, or change how relative URLs resolve.
+LOADING_TAGS = frozenset({"script", "link", "iframe", "frame", "object", "embed", "base"})
+CSS_URL = re.compile(r"""url\(\s*(['"]?)(.*?)\1\s*\)""", re.IGNORECASE | re.DOTALL)
+
+
 class PageParser(HTMLParser):
-    """Collects tags, image sources, link targets and visible text."""
+    """Collects tags, image sources, every URL the page refers to, its CSS and visible text."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tags: list[str] = []
         self.images: list[dict[str, str]] = []
         self.references: list[str] = []
+        self.css: list[str] = []
         self.text: list[str] = []
+        self._in_style = False
 
     def handle_starttag(self, tag, attrs):
         self.tags.append(tag)
         attributes = dict(attrs)
         if tag == "img":
             self.images.append(attributes)
-        for name in ("src", "href", "srcset", "action"):
-            if name in attributes:
-                self.references.append(attributes[name])
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name == "srcset":  # "URL [descriptor], URL [descriptor], ..."
+                self.references += [c.split()[0] for c in re.split(r",\s+", value) if c.strip()]
+            elif name in URL_ATTRIBUTES:
+                self.references.append(value)
+            elif name == "style":
+                self.css.append(value)
+        if tag == "meta" and (attributes.get("http-equiv") or "").lower() == "refresh":
+            content = attributes.get("content") or ""
+            self.references += re.findall(r"url\s*=\s*['\"]?([^'\";]+)", content, re.IGNORECASE)
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag):
+        if tag == "style":
+            self._in_style = False
 
     def handle_data(self, data):
-        self.text.append(data)
+        (self.css if self._in_style else self.text).append(data)
+
+    def outside_references(self) -> list[str]:
+        """Every URL in an attribute or in CSS that is neither a data: URI nor a #fragment."""
+        urls = self.references + [match[1] for css in self.css for match in CSS_URL.findall(css)]
+        imports = [css for css in self.css if "@import" in css.lower()]
+        return [url for url in urls if not is_inside_the_page(url)] + imports
+
+
+def is_inside_the_page(url: str) -> bool:
+    url = url.strip().lower()
+    return url.startswith(("data:", "#"))
 
 
 def parse(path: Path) -> PageParser:
@@ -81,11 +135,42 @@ def test_every_image_is_an_embedded_png(report):
 def test_the_page_references_nothing_outside_itself(report):
     text = report.html.read_text(encoding="utf-8")
     page = parse(report.html)
-    assert all(ref.startswith(PNG_URI) for ref in page.references)
-    assert "http" not in text.lower()
-    assert not {"script", "link", "iframe"} & set(page.tags)
+    assert page.outside_references() == []
+    assert all(ref.startswith(PNG_URI) for ref in page.references)  # the images, nothing else
+    assert page.css  # the inline style sheet was seen, so its url(...)s were checked
+    assert not LOADING_TAGS & set(page.tags)
     assert text.startswith("<!DOCTYPE html>")
     assert '<meta charset="utf-8">' in text
+
+
+def test_the_reference_check_finds_every_kind_of_outside_reference(tmp_path):
+    # A page built to fail: each line refers outside in another way; the data: URI and the
+    # fragment (and "http" inside base64 or visible text) are not references to anything outside.
+    page = tmp_path / "outside.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        '<meta http-equiv="refresh" content="5; url=https://example.org/next">'
+        '<style>@import "theme.css"; body { background: url( "http://example.org/a.png" ) }'
+        "</style></head><body>"
+        '<img src="https://example.org/b.png" srcset="c.png 1x, //example.org/d.png 2x">'
+        '<a href="e.html">e</a><a href="#top">top</a><p style="background:url(f.png)">'
+        f'<img src="{PNG_URI}iVBORw0KGgohttpAAAA"> http://example.org in text</p>'
+        "</body></html>",
+        encoding="utf-8",
+    )
+    found = parse(page).outside_references()
+    imports = [reference for reference in found if "@import" in reference]
+    assert len(imports) == 1
+    assert sorted(set(found) - set(imports)) == [
+        "//example.org/d.png",
+        "c.png",
+        "e.html",
+        "f.png",
+        "http://example.org/a.png",
+        "https://example.org/b.png",
+        "https://example.org/next",
+    ]
+    assert len(found) == 8
 
 
 def test_the_page_shows_the_numbers(report, final_evaluation_dict, runs):

@@ -31,7 +31,11 @@ def test_autocast_forward_computes_in_bf16_and_returns_float32():
         x.bfloat16(), layer.weight.bfloat16(), layer.bias.bfloat16()
     ).float()
     assert out.dtype == torch.float32
-    assert torch.equal(out, expected)  # the product really ran in bf16
+    # The product really ran in bf16: every output is a bf16 number, and it is the bf16 product
+    # of the bf16-rounded operands. Kernels may sum in another order before the final rounding
+    # to bf16, so the two may differ by one bf16 step (2⁻⁷ relative) — not bit for bit.
+    assert torch.equal(out.bfloat16().float(), out)
+    torch.testing.assert_close(out, expected, rtol=2**-7, atol=1e-4)
     assert not torch.equal(out, layer(x))
     torch.testing.assert_close(out, layer(x), rtol=BF16_TOLERANCE, atol=BF16_TOLERANCE)
 
