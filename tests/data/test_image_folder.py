@@ -18,12 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from genlab.data.folder import (
-    ImageFolder,
-    SkippedImagesWarning,
-    load_image_folder,
-    read_image,
-)
+from genlab.data.decode import read_image
+from genlab.data.folder import ImageFolder, SkippedImagesWarning, load_image_folder
 from genlab.errors import DataUnavailableError, GenlabError, InvalidImageError
 
 RNG = np.random.default_rng(0)
