@@ -11,7 +11,7 @@ import torch
 
 from genlab.data.download import sha256_file
 from genlab.data.imageio import write_image_folder, write_npz
-from genlab.data.registry import load_dataset
+from genlab.data.sources import load_dataset
 from genlab.errors import GenlabError
 from genlab.metrics.sources import (
     DatasetSource,

@@ -1,7 +1,7 @@
 """The registered data sets: names, descriptions, splits and loaders.
 
 Specs that name them (``mnist``, ``mnist:test``) are parsed, with paths, by
-`genlab.data.sources.parse_spec`; ``load_dataset`` is kept here for its many callers.
+`genlab.data.sources.parse_spec`, which also owns ``load_dataset`` (still importable from here).
 """
 
 from __future__ import annotations
@@ -93,16 +93,11 @@ def load_registered(
     return entry.load(split, data_dir, limit)
 
 
-def load_dataset(
-    spec: str | os.PathLike,
-    *,
-    split: str = DEFAULT_SPLIT,
-    data_dir: str | os.PathLike | None = None,
-    limit: int | None = None,
-    **folder_options: object,
-) -> ImageDataset:
-    """`genlab.data.sources.load_dataset`, where the spec grammar lives; kept here for callers."""
-    # Imported here: genlab.data.sources reads this module's table of names.
-    from genlab.data import sources
+def __getattr__(name: str) -> object:
+    # `load_dataset` lives with the spec grammar in genlab.data.sources, which reads this module's
+    # table; it is found here too, lazily (PEP 562), for the many callers that import it from here.
+    if name == "load_dataset":
+        from genlab.data.sources import load_dataset
 
-    return sources.load_dataset(spec, split=split, data_dir=data_dir, limit=limit, **folder_options)
+        return load_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
