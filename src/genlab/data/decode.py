@@ -71,7 +71,7 @@ def check_choice(option: str, value: object, choices: Sequence[str]) -> None:
         raise GenlabError(f"unknown {option} {value!r}; use one of {', '.join(choices)}")
 
 
-def check_count(option: str, value: object) -> None:
+def check_positive(option: str, value: object) -> None:
     """Raise unless ``value`` is a positive integer or None."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise GenlabError(f"{option} must be a positive integer or None, got {value!r}")
@@ -80,7 +80,7 @@ def check_count(option: str, value: object) -> None:
 def check_image_options(*, mode: object, size: object, resize: object) -> None:
     """Raise unless ``mode``, ``size`` and ``resize`` are options `prepare` accepts."""
     check_choice("mode", mode, MODES)
-    check_count("size", size)
+    check_positive("size", size)
     check_choice("resize", resize, RESIZE_METHODS)
 
 

@@ -55,8 +55,8 @@ from genlab.data.containers import IMAGE_EXTENSIONS, list_container, open_contai
 from genlab.data.decode import (
     DEFAULT_MAX_PIXELS,
     check_choice,
-    check_count,
     check_image_options,
+    check_positive,
     decode,
     kind_of,
     prepare,
@@ -70,6 +70,10 @@ _SKIP_EXAMPLES = 3
 
 class SkippedImagesWarning(UserWarning):
     """Some image files could not be read and were left out (``on_error="skip"``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning: which files, which labels
 
 
 @dataclass
@@ -134,7 +138,7 @@ def _plan(path: str | os.PathLike, subdir: str | None) -> _Plan:
 def _check_options(*, mode, size, resize, on_error, limit) -> None:
     check_image_options(mode=mode, size=size, resize=resize)
     check_choice("on_error", on_error, ON_ERROR)
-    check_count("limit", limit)
+    check_positive("limit", limit)
 
 
 def _listed_bad_files(plan: _Plan, on_error: str) -> list[tuple[str, str]]:
@@ -349,7 +353,7 @@ class ImageFolder(torch.utils.data.Dataset):
         """
         on_error = self._on_error if on_error is None else on_error
         check_choice("on_error", on_error, ON_ERROR)
-        check_count("limit", limit)
+        check_positive("limit", limit)
         wanted = len(self) if limit is None else min(limit, len(self))
         images = np.empty((wanted, *self.image_shape), dtype=np.uint8)
         labels: list[int] = []

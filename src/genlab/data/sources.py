@@ -48,6 +48,7 @@ import torch
 
 from genlab.data.base import ImageDataset
 from genlab.data.containers import container_kind
+from genlab.data.decode import check_positive
 from genlab.data.download import cached_sha256
 from genlab.data.folder import ImageFolder, load_image_folder
 from genlab.data.imageio import check_uint8_images, read_npz
@@ -166,11 +167,6 @@ def parse_spec(spec: str | os.PathLike, *, kinds: Sequence[PathKind] = ()) -> So
 # The eager loader: a spec to one in-memory data set
 
 
-def _check_limit(limit: int | None) -> None:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise GenlabError(f"limit must be a positive integer or None, got {limit!r}")
-
-
 def _limited(dataset: ImageDataset, limit: int | None) -> ImageDataset:
     return dataset if limit is None else dataset.subset(limit)
 
@@ -200,7 +196,7 @@ def load_dataset(
         For folders and archives only: ``mode``, ``size``, ``resize``, ``on_error``, ``subdir``,
         ``max_pixels``, ``name`` of `genlab.data.folder.load_image_folder`.
     """
-    _check_limit(limit)
+    check_positive("limit", limit)
     unknown = sorted(set(folder_options) - set(FOLDER_OPTIONS))
     if unknown:
         raise GenlabError(f"unknown option(s) {unknown}; folder options are {list(FOLDER_OPTIONS)}")
@@ -279,12 +275,6 @@ def check_batch_size(batch_size: int) -> None:
     """Raise unless ``batch_size`` is a positive integer."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise GenlabError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
-def check_count(n: int | None) -> None:
-    """Raise unless ``n`` (images wanted from a source) is a positive integer or None."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise GenlabError(f"n must be a positive integer or None, got {n!r}")
 
 
 def _check_enough(spec: str, available: int, wanted: int | None) -> None:
@@ -459,7 +449,7 @@ def open_source(
     ``n`` takes the first ``n`` images (all when None; asking for more than there are is an error
     when the images are read). A higher layer's kind is that layer's to open.
     """
-    check_count(n)
+    check_positive("n", n)
     if spec.kind == DATASET:
         split = DEFAULT_SPLIT if spec.split is None else spec.split
         return DatasetSource(spec.text, name=spec.name, split=split, n=n, data_dir=data_dir)

@@ -44,7 +44,7 @@ from genlab.data.sources import (
     PathKind,
     Source,
     check_batch_size,
-    check_count,
+    check_positive,
     open_source,
     parse_spec,
 )
@@ -247,7 +247,7 @@ def resolve_source(
         If the spec names nothing known (the message lists the accepted forms), or ``n`` is not a
         positive integer.
     """
-    check_count(n)
+    check_positive("n", n)
     parsed = parse_spec(spec, kinds=(RUN, STATISTICS))
     if parsed.kind == RUN.name:
         return RunSource(parsed.text, path=parsed.path, n=n, seed=seed, ema=ema)
