@@ -37,11 +37,10 @@ import scipy.linalg
 import torch
 
 from genlab.data.imageio import write_image_folder
-from genlab.data.registry import load_dataset
+from genlab.data.sources import FolderSource, load_dataset
 from genlab.metrics.evaluate import Needs, extract
 from genlab.metrics.features.inception import InceptionExtractor, preprocess_uint8
 from genlab.metrics.fid import frechet_distance
-from genlab.metrics.sources import FolderSource
 
 
 def image_folder(kind: str, count: int, workdir: Path) -> Path:

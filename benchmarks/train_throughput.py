@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from genlab.data.registry import load_dataset
+from genlab.data.sources import load_dataset
 from genlab.models.registry import build_critic, build_generator
 from genlab.training.config import resolve_config
 from genlab.training.trainer import Trainer, model_config_for

@@ -13,7 +13,8 @@ from PIL import Image
 from genlab.data import cifar10
 from genlab.data.digits import load_digits_dataset
 from genlab.data.imageio import write_npz
-from genlab.data.registry import describe_datasets, list_datasets, load_dataset
+from genlab.data.registry import describe_datasets, list_datasets
+from genlab.data.sources import load_dataset
 from genlab.errors import ChecksumError, GenlabError
 
 

@@ -14,16 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
-from genlab.data.folder import (
-    ImageFolder,
-    SkippedImagesWarning,
-    load_image_folder,
-    read_image,
-)
+from genlab.data.folder import ImageFolder, SkippedImagesWarning, load_image_folder
 from genlab.errors import DataUnavailableError, GenlabError, InvalidImageError
 
 RNG = np.random.default_rng(0)
@@ -524,65 +517,3 @@ def test_lazy_archive_survives_pickling(class_folder, tmp_path):
     first = lazy[0][0]
     copy = pickle.loads(pickle.dumps(lazy))
     assert torch.equal(copy[0][0], first)
-
-
-def test_read_image_single_file(tmp_path):
-    array = rgb(5, 7)
-    path = save(tmp_path / "x.png", array)
-    np.testing.assert_array_equal(read_image(path).numpy(), chw(array))
-    np.testing.assert_array_equal(read_image(path.read_bytes()).numpy(), chw(array))
-    assert read_image(path, mode="L", size=4).shape == (1, 4, 4)
-
-
-# ------------------------------------------------------------------------------------------
-# fuzzing the single-image decoder
-
-_SEEDS = [
-    encoded(rgb(6, 5), "PNG"),
-    encoded(gray(6, 5), "PNG"),
-    encoded(rgb(8, 8), "JPEG"),
-    encoded(rgb(4, 4), "BMP"),
-    encoded(rgb(4, 4), "GIF"),
-    encoded(rgb(4, 4), "TIFF"),
-    encoded(gray(4, 4), "PPM"),
-    encoded(rgb(4, 4), "WEBP"),
-]
-
-
-@pytest.mark.parametrize("index", range(len(_SEEDS)))
-def test_every_supported_format_decodes(index):
-    image = read_image(_SEEDS[index])
-    assert image.dtype == torch.uint8
-    assert image.shape[0] in (1, 3)
-    assert image.shape[1:] in ((6, 5), (8, 8), (4, 4))
-    if index in (0, 1):  # lossless PNG: exact pixels
-        np.testing.assert_array_equal(image.numpy(), chw([rgb(6, 5), gray(6, 5)][index]))
-
-
-@st.composite
-def damaged_images(draw):
-    """Valid encodings with random bytes changed, cut or appended, or plain random bytes."""
-    if draw(st.booleans()):
-        return draw(st.binary(max_size=200))
-    data = bytearray(draw(st.sampled_from(_SEEDS)))
-    for _ in range(draw(st.integers(0, 6))):
-        position = draw(st.integers(0, len(data) - 1))
-        data[position] = draw(st.integers(0, 255))
-    cut = draw(st.integers(0, len(data)))
-    return bytes(data[:cut]) + draw(st.binary(max_size=20))
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(damaged_images())
-def test_fuzz_decoder_returns_an_image_or_invalid_image_error(data):
-    try:
-        image = read_image(data, max_pixels=1 << 16)
-    except InvalidImageError as exc:
-        image, message = None, str(exc)
-    if image is None:
-        assert message.startswith("image bytes: ")
-        return
-    assert image.dtype == torch.uint8
-    assert image.ndim == 3
-    assert image.shape[0] in (1, 3)
-    assert image.shape[1] * image.shape[2] <= 1 << 16

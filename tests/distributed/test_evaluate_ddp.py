@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from genlab.data.imageio import write_npz
-from genlab.data.registry import load_dataset
+from genlab.data.sources import load_dataset
 from genlab.metrics.cache import FEATURES, FeatureCache, cache_key
 from genlab.metrics.evaluate import Needs, build_extractor, evaluate, extract
 from genlab.metrics.sources import resolve_source

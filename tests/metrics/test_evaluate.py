@@ -362,7 +362,7 @@ def vae_run(tmp_path_factory):
 
 
 def test_reconstruction_error_of_a_vae_run(vae_run):
-    from genlab.data.registry import load_dataset
+    from genlab.data.sources import load_dataset
     from genlab.models.registry import ModelConfig, build_vae
     from genlab.training.checkpoint import load_checkpoint
 

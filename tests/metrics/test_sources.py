@@ -11,7 +11,7 @@ import torch
 
 from genlab.data.download import sha256_file
 from genlab.data.imageio import write_image_folder, write_npz
-from genlab.data.registry import load_dataset
+from genlab.data.sources import load_dataset
 from genlab.errors import GenlabError
 from genlab.metrics.sources import (
     DatasetSource,
@@ -166,7 +166,7 @@ def test_unknown_spec_names_the_accepted_forms():
 
 def test_unreadable_kind_of_file(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(GenlabError, match="not a kind of file genlab eval reads"):
+    with pytest.raises(GenlabError, match=r"not a folder, \.zip or \.tar archive"):
         resolve_source(str(tmp_path / "notes.txt"))
 
 

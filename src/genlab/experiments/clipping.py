@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from genlab.data.imageio import uint8_to_signed
-from genlab.data.registry import load_dataset
+from genlab.data.sources import load_dataset
 from genlab.data.toy import sample_toy
 from genlab.divergences.critic import fit_critic
 from genlab.divergences.lipschitz import (
