@@ -1,9 +1,9 @@
 """The training loop shared by every objective.
 
-`Trainer` wires a data stream, networks, an objective and a Lipschitz method together, then repeats
-one *step* — n_critic critic updates and one generator update for adversarial objectives, one ELBO
-update for the VAE — logging, sampling and checkpointing on schedule. The loop knows no particular
-GAN: the objective supplies losses, the Lipschitz method its hooks.
+`Trainer` wires a data stream and a training task (`genlab.training.tasks`: the GAN's or the VAE's
+networks, optimisers and step) together, then repeats the task's *step*, logging, sampling and
+checkpointing on schedule. The loop knows no particular model: the task supplies the step, the
+sampler and the network to export.
 
 Under torchrun (`genlab.distributed`) every process runs this loop on its share of each global
 batch; the networks are wrapped in DistributedDataParallel, which averages gradients, so every
@@ -30,19 +30,15 @@ from genlab import distributed
 from genlab.data.registry import load_dataset
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
-from genlab.models.registry import ModelConfig, build_critic, build_generator, build_vae
-from genlab.objectives.adversarial import make_adversarial_objective, wasserstein_estimate
-from genlab.objectives.elbo import ELBO
-from genlab.objectives.lipschitz import make_lipschitz_method
-from genlab.objectives.step import critic_step
+from genlab.models.registry import ModelConfig
 from genlab.training import checkpoint as ckpt
 from genlab.training.config import TrainConfig, resumed_config
-from genlab.training.ema import GeneratorEMA
 from genlab.training.logging import RunLogger, truncate_metrics
 from genlab.training.periodic_eval import PeriodicEvaluator
 from genlab.training.run_folder import new_run_dir, read_json
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
+from genlab.training.tasks import StepInputs, TrainingTask, make_task
 from genlab.training.weights import export_weights
 
 SAMPLE_GRID_SIZE = 64
@@ -113,19 +109,6 @@ def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _make_optimizer(config: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=config.betas)
-
-
-def _grad_norm(module: nn.Module) -> float:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-
-
 def _all_finite(module: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
@@ -133,28 +116,6 @@ def _all_finite(module: nn.Module) -> bool:
 def _derived_seed(seed: int, stream: int) -> int:
     # SeedSequence mixes (seed, stream) so that streams of nearby seeds are unrelated.
     return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
-class AutocastForward(nn.Module):
-    """``module``'s forward pass under bfloat16 autocast, with float32 outputs.
-
-    Matrix products and convolutions run in bf16 (about 3 significant digits, float32's range);
-    the outputs are cast back, so losses, penalties and gradient norms are computed in float32
-    outside autocast. Weights, gradients and optimiser state stay float32 (the module is not
-    converted), the usual mixed-precision recipe (Micikevicius et al. 2018); bf16 keeps float32's
-    exponent, so no loss scaling is needed.
-    """
-
-    def __init__(self, module: nn.Module, *, device_type: str) -> None:
-        super().__init__()
-        self.module, self.device_type = module, device_type
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            outputs = self.module(*inputs)
-        if isinstance(outputs, tuple):
-            return tuple(output.float() for output in outputs)
-        return outputs.float()
 
 
 class Trainer:
@@ -177,60 +138,16 @@ class Trainer:
         self.latent_noise = torch.Generator().manual_seed(
             _derived_seed(config.seed, _LATENT_STREAM)
         )
-        self.ema: GeneratorEMA | None = None
-        if config.kind == "vae":
-            self._build_vae()
-        else:
-            self._build_gan()
+        inputs = StepInputs(
+            data=self.stream.next, latent=self._latent, check_finite=self._check_finite
+        )
+        self.task: TrainingTask = make_task(
+            config, self.model_config, device=self.device, inputs=inputs
+        )
+        # The task's dicts: checkpoints save and restore them by name.
+        self.models, self.optimizers = self.task.models, self.task.optimizers
         evaluating = config.eval_every or config.eval_every_seconds
         self.evaluator = PeriodicEvaluator(config) if evaluating else None
-
-    # ---------------------------------------------------------------- construction
-    def _build_gan(self) -> None:
-        config = self.config
-        self.objective = make_adversarial_objective(config.objective)
-        self.lipschitz = make_lipschitz_method(
-            config.lipschitz, clip=config.clip, gp_weight=config.gp_weight
-        )
-        self.generator = build_generator(self.model_config).to(self.device)
-        self.critic = self.lipschitz.prepare(build_critic(self.model_config)).to(self.device)
-        self.models: dict[str, nn.Module] = {"generator": self.generator, "critic": self.critic}
-        self._wrap_models()
-        self.optimizers = {
-            "generator": _make_optimizer(config, self.generator.parameters(), config.lr_generator),
-            "critic": _make_optimizer(config, self.critic.parameters(), config.lr_critic),
-        }
-        if config.ema > 0:
-            self.ema = GeneratorEMA(self.generator, decay=config.ema)
-
-    def _build_vae(self) -> None:
-        config = self.config
-        self.elbo = ELBO(likelihood=config.likelihood, beta=config.beta, sigma=config.sigma)
-        self.vae = build_vae(self.model_config).to(self.device)
-        self.models = {"vae": self.vae}
-        self._wrap_models()
-        self.optimizers = {
-            "vae": _make_optimizer(config, self.vae.parameters(), config.lr_generator)
-        }
-
-    def _wrap_models(self) -> None:
-        """The callables of the training forward passes, by model name.
-
-        ``synced[name]`` averages its gradients over processes (DDP) and is used where a loss
-        trains that network; ``local[name]`` is the bare network, for forward passes that must
-        not start a gradient exchange (the critic seen by the generator's loss, fakes made for
-        the critic). Both run under bf16 autocast with ``precision="bf16"``. `models` keeps the
-        bare networks: checkpoints, EMA and sampling never see a wrapper.
-        """
-        wrap = (
-            (lambda m: AutocastForward(m, device_type=self.device.type))
-            if self.config.precision == "bf16"
-            else (lambda m: m)
-        )
-        self.synced = {
-            name: wrap(distributed.wrap_for_training(m)) for name, m in self.models.items()
-        }
-        self.local = {name: wrap(m) for name, m in self.models.items()}
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
@@ -287,9 +204,7 @@ class Trainer:
             "model_config": self.model_config.to_dict(),
             "step": self.step,
             "elapsed": self.elapsed,
-            "models": {name: m.state_dict() for name, m in self.models.items()},
-            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-            "ema": None if self.ema is None else self.ema.state_dict(),
+            **self.task.state_dict(),  # "models", "optimizers", "ema"
             "stream": self.stream.state_dict(),
             "latent_noise": self.latent_noise.get_state(),
             "rng": rng,
@@ -298,12 +213,7 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        for name, module in self.models.items():
-            module.load_state_dict(state["models"][name])
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
+        self.task.load_state_dict(state)
         self.stream.load_state_dict(state["stream"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         if "latent_noise" in state:  # checkpoints before genlab.distributed drew z from "rng"
@@ -364,97 +274,15 @@ class Trainer:
         z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=self.latent_noise)
         return distributed.shard_rows(z).to(self.device)
 
-    def _gan_step(self, log: bool) -> dict[str, float]:
-        config, generator, critic = self.config, self.generator, self.critic
-        critic.requires_grad_(True)
-        for _ in range(config.n_critic):
-            real = self.stream.next()
-            with torch.no_grad():
-                fake = self.local["generator"](self._latent())
-            # The synced critic: DDP averages the gradients of the loss *and* of the gradient
-            # penalty (autograd.grad(create_graph=True) only differentiates the inputs; the
-            # parameter gradients arrive in the one backward pass that DDP hooks into).
-            update = critic_step(
-                self.synced["critic"],
-                self.optimizers["critic"],
-                self.objective,
-                self.lipschitz,
-                real,
-                fake,
-            )
-            # Checked after the update: a non-finite loss stops the run before the weights it
-            # spoiled can reach a checkpoint (save_checkpoint also refuses non-finite weights).
-            # The mean over processes, so that all stop together.
-            loss_critic = distributed.mean(update.loss)
-            self._check_finite("the critic loss", loss_critic)
-        values = {}
-        if log:
-            values = {
-                "loss_critic": loss_critic.item(),
-                "wasserstein_estimate": distributed.mean(
-                    wasserstein_estimate(update.real_scores, update.fake_scores)
-                ).item(),
-                "grad_norm_critic": _grad_norm(critic),
-            }
-            if update.penalty is not None:
-                values["penalty"] = distributed.mean(update.penalty).item()
-        # The critic's weights get no gradient from the generator's loss; the bare critic, as
-        # the DDP one would wait for critic gradients that never come.
-        critic.requires_grad_(False)
-        fake_scores = self.local["critic"](self.synced["generator"](self._latent()))
-        loss_generator = self.objective.generator_loss(fake_scores)
-        mean_loss_generator = distributed.mean(loss_generator)
-        self._check_finite("the generator loss", mean_loss_generator)
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        loss_generator.backward()
-        self.optimizers["generator"].step()
-        if self.ema is not None:
-            self.ema.update(generator)
-        if log:
-            values["loss_generator"] = mean_loss_generator.item()
-            values["grad_norm_generator"] = _grad_norm(generator)
-        return values
-
-    def _vae_step(self, log: bool) -> dict[str, float]:
-        x = self.stream.next()
-        params, mu, log_var = self.synced["vae"](x)
-        terms = self.elbo(params, x, mu, log_var)
-        self._check_finite("the negative ELBO", distributed.mean(terms["loss"]))
-        self.optimizers["vae"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optimizers["vae"].step()
-        if not log:
-            return {}
-        values = {name: distributed.mean(value).item() for name, value in terms.items()}
-        values["grad_norm"] = _grad_norm(self.vae)
-        return values
-
     # ---------------------------------------------------------------- sampling
-    @contextlib.contextmanager
-    def _sampler(self) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
-        """z ↦ samples from the EMA generator if any (else the generator, or the VAE's decoder),
-        in eval mode inside the block, restored after."""
-        if self.config.kind == "vae":
-            model, sample = self.vae, self.vae.generate
-        else:
-            model = self.ema.model if self.ema is not None else self.generator
-            sample = model
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                yield sample
-        finally:
-            model.train(was_training)
-
     def sample_fixed(self) -> torch.Tensor:
         """Samples from the fixed noise batch, in [-1, 1] or as points."""
-        with self._sampler() as sample:
+        with self.task.sampler() as sample:
             return sample(self.fixed_noise.to(self.device)).cpu()
 
     def evaluate_now(self) -> dict[str, float]:
         """Periodic-evaluation metrics of the current generator (needs ``eval_every``)."""
-        with self._sampler() as sample:
+        with self.task.sampler() as sample:
             return self.evaluator(sample)
 
     # ---------------------------------------------------------------- loop
@@ -481,14 +309,13 @@ class Trainer:
             tensorboard=config.tensorboard,
             progress=config.progress,
         )
-        step_fn = self._vae_step if config.kind == "vae" else self._gan_step
         started = time.perf_counter() - self.elapsed
         self._eval_slot = self._time_slot()
         try:
             with _deferred_interrupt() as interrupted:
                 while self._below_ceiling() and not self._out_of_time():
                     log = (self.step + 1) % config.log_every == 0 or self.step + 1 == config.steps
-                    values = step_fn(log)
+                    values = self.task.step(log)
                     self.step += 1
                     self.elapsed = time.perf_counter() - started
                     if log:
