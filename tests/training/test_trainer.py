@@ -27,7 +27,7 @@ def test_run_folder_tells_its_story(tiny_config, tmp_path):
     run_dir = Trainer.start(tiny_config("wgan-gp", tmp_path / "run")).train()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["preset"] == "wgan-gp"
-    assert config["n_critic"] == 5
+    assert config["objective"]["n_critic"] == 5
     assert json.loads((run_dir / "model.json").read_text())["arch"] == "mlp"
     records = read_metrics(run_dir)
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]

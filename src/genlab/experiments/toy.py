@@ -75,7 +75,7 @@ def _evaluate(
     generator = torch.Generator().manual_seed(seed + 7)
     real = sample_toy(dataset, EVAL_SAMPLES, generator=generator)
     fake = trainer.task.generator.eval()(
-        torch.randn(EVAL_SAMPLES, trainer.config.latent_dim, generator=generator)
+        torch.randn(EVAL_SAMPLES, trainer.config.model.latent_dim, generator=generator)
     )
     w1 = float(exact_wasserstein(real.numpy(), fake.numpy(), p=1))
     critic = trainer.task.critic

@@ -30,7 +30,7 @@ from genlab.objectives.adversarial import make_adversarial_objective, wasserstei
 from genlab.objectives.elbo import ELBO
 from genlab.objectives.lipschitz import make_lipschitz_method
 from genlab.objectives.step import critic_step
-from genlab.training.config import TrainConfig
+from genlab.training.config import OptimiserConfig, TrainConfig
 from genlab.training.ema import GeneratorEMA
 
 Sampler = Callable[[torch.Tensor], torch.Tensor]
@@ -110,8 +110,8 @@ def wrap_for_training(
     return synced, local
 
 
-def make_optimizer(config: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
-    if config.optimizer == "rmsprop":
+def make_optimizer(config: OptimiserConfig, params, lr: float) -> torch.optim.Optimizer:
+    if config.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr)
     return torch.optim.Adam(params, lr=lr, betas=config.betas)
 
@@ -173,10 +173,11 @@ class GANTask(_TaskState):
         device: torch.device,
         inputs: StepInputs,
     ) -> None:
-        self.config, self.inputs = config, inputs
-        self.objective = make_adversarial_objective(config.objective)
+        objective, optimiser = config.objective, config.optimiser
+        self.n_critic, self.inputs = objective.n_critic, inputs
+        self.objective = make_adversarial_objective(objective.loss)
         self.lipschitz = make_lipschitz_method(
-            config.lipschitz, clip=config.clip, gp_weight=config.gp_weight
+            objective.lipschitz, clip=objective.clip, gp_weight=objective.gp_weight
         )
         self.generator = build_generator(model_config).to(device)
         self.critic = self.lipschitz.prepare(build_critic(model_config)).to(device)
@@ -185,16 +186,19 @@ class GANTask(_TaskState):
             self.models, precision=config.precision, device=device
         )
         self.optimizers = {
-            "generator": make_optimizer(config, self.generator.parameters(), config.lr_generator),
-            "critic": make_optimizer(config, self.critic.parameters(), config.lr_critic),
+            "generator": make_optimizer(
+                optimiser, self.generator.parameters(), optimiser.lr_generator
+            ),
+            "critic": make_optimizer(optimiser, self.critic.parameters(), optimiser.lr_critic),
         }
-        self.ema = GeneratorEMA(self.generator, decay=config.ema) if config.ema > 0 else None
+        if optimiser.ema > 0:
+            self.ema = GeneratorEMA(self.generator, decay=optimiser.ema)
 
     def step(self, log: bool) -> dict[str, float]:
         """``n_critic`` critic updates, then one generator update (and the EMA's)."""
         generator, critic, inputs = self.generator, self.critic, self.inputs
         critic.requires_grad_(True)
-        for _ in range(self.config.n_critic):
+        for _ in range(self.n_critic):
             real = inputs.data()
             with torch.no_grad():
                 fake = self.local["generator"](inputs.latent())
@@ -267,14 +271,17 @@ class VAETask(_TaskState):
         inputs: StepInputs,
     ) -> None:
         self.inputs = inputs
-        self.elbo = ELBO(likelihood=config.likelihood, beta=config.beta, sigma=config.sigma)
+        objective, optimiser = config.objective, config.optimiser
+        self.elbo = ELBO(
+            likelihood=model_config.likelihood, beta=objective.beta, sigma=objective.sigma
+        )
         self.vae = build_vae(model_config).to(device)
         self.models: dict[str, nn.Module] = {"vae": self.vae}
         self.synced, self.local = wrap_for_training(
             self.models, precision=config.precision, device=device
         )
         self.optimizers = {
-            "vae": make_optimizer(config, self.vae.parameters(), config.lr_generator)
+            "vae": make_optimizer(optimiser, self.vae.parameters(), optimiser.lr_generator)
         }
 
     def step(self, log: bool) -> dict[str, float]:

@@ -60,22 +60,6 @@ def build_stream(config: TrainConfig, device: torch.device) -> DatasetStream | T
     return DatasetStream(dataset, batch_size=config.batch_size, seed=config.seed, device=device)
 
 
-def model_config_for(config: TrainConfig, data_shape: tuple[int, ...]) -> ModelConfig:
-    """Networks for the data: MLP for points and images smaller than 16 px unless told otherwise."""
-    arch = config.arch
-    if arch is None:
-        arch = "mlp" if len(data_shape) != 3 or data_shape[-1] < 16 else "dcgan"
-    return ModelConfig(
-        arch=arch,
-        data_shape=data_shape,
-        latent_dim=config.latent_dim,
-        width=config.width,
-        critic_norm=config.critic_norm,
-        hidden=config.hidden,
-        likelihood=config.likelihood,
-    )
-
-
 def seed_everything(seed: int, *, deterministic: bool) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the global generator others draw from
@@ -131,10 +115,10 @@ class Trainer:
         # the single-process one. Data order and latent noise have generators of their own.
         seed_everything(config.seed + distributed.rank(), deterministic=config.deterministic)
         self.stream = build_stream(config, self.device)
-        self.model_config = model_config_for(config, self.stream.data_shape)
+        self.model_config = config.model.for_data(self.stream.data_shape)
         self.step, self.elapsed = 0, 0.0
         noise = torch.Generator().manual_seed(config.seed + 1)
-        self.fixed_noise = torch.randn(SAMPLE_GRID_SIZE, config.latent_dim, generator=noise)
+        self.fixed_noise = torch.randn(SAMPLE_GRID_SIZE, config.model.latent_dim, generator=noise)
         self.latent_noise = torch.Generator().manual_seed(
             _derived_seed(config.seed, _LATENT_STREAM)
         )
@@ -146,8 +130,7 @@ class Trainer:
         )
         # The task's dicts: checkpoints save and restore them by name.
         self.models, self.optimizers = self.task.models, self.task.optimizers
-        evaluating = config.eval_every or config.eval_every_seconds
-        self.evaluator = PeriodicEvaluator(config) if evaluating else None
+        self.evaluator = PeriodicEvaluator(config) if config.evaluation.enabled else None
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
@@ -244,7 +227,7 @@ class Trainer:
         if not distributed.is_main():  # every process holds the same weights; rank 0 writes
             return ckpt.checkpoint_path(self.run_dir, self.step)
         path = ckpt.save_checkpoint(
-            state, self.run_dir, self.step, keep=self.config.keep_checkpoints
+            state, self.run_dir, self.step, keep=self.config.schedule.keep_checkpoints
         )
         export_weights(self)
         return path
@@ -271,7 +254,8 @@ class Trainer:
         so N processes use exactly the noise one process would (and the generator's state is
         the same everywhere).
         """
-        z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=self.latent_noise)
+        config = self.config
+        z = torch.randn(config.batch_size, config.model.latent_dim, generator=self.latent_noise)
         return distributed.shard_rows(z).to(self.device)
 
     # ---------------------------------------------------------------- sampling
@@ -287,13 +271,15 @@ class Trainer:
 
     # ---------------------------------------------------------------- loop
     def _below_ceiling(self) -> bool:
-        return self.config.steps is None or self.step < self.config.steps
+        steps = self.config.schedule.steps
+        return steps is None or self.step < steps
 
     def _out_of_time(self) -> bool:
-        if self.config.minutes is None:
+        minutes = self.config.schedule.minutes
+        if minutes is None:
             return False
         # Clocks differ between processes; all stop as soon as one is out of time.
-        return distributed.any_true(self.elapsed >= 60.0 * self.config.minutes)
+        return distributed.any_true(self.elapsed >= 60.0 * minutes)
 
     def train(self) -> Path:
         """Run until ``config.steps``; returns the run folder.
@@ -301,10 +287,10 @@ class Trainer:
         Ctrl-C stops at the end of the step in progress, so the checkpoint it saves is an exact
         step boundary and resuming reproduces an uninterrupted run; a second Ctrl-C aborts at once.
         """
-        config = self.config
+        config, schedule = self.config, self.config.schedule
         logger = RunLogger(
             self.run_dir,
-            total=config.steps,
+            total=schedule.steps,
             initial=self.step,
             tensorboard=config.tensorboard,
             progress=config.progress,
@@ -314,7 +300,8 @@ class Trainer:
         try:
             with _deferred_interrupt() as interrupted:
                 while self._below_ceiling() and not self._out_of_time():
-                    log = (self.step + 1) % config.log_every == 0 or self.step + 1 == config.steps
+                    step = self.step + 1
+                    log = step % schedule.log_every == 0 or step == schedule.steps
                     values = self.task.step(log)
                     self.step += 1
                     self.elapsed = time.perf_counter() - started
@@ -339,9 +326,9 @@ class Trainer:
 
         Returns the seconds spent evaluating.
         """
-        config = self.config
-        last = self.step == config.steps or self._out_of_time()
-        if self.step % config.sample_every == 0 or last:
+        schedule = self.config.schedule
+        last = self.step == schedule.steps or self._out_of_time()
+        if self.step % schedule.sample_every == 0 or last:
             save_samples(self.run_dir, self.step, self.sample_fixed(), self.stream)
         evaluating = 0.0
         if self.evaluator is not None and self._evaluation_due(last):
@@ -349,19 +336,19 @@ class Trainer:
             values = self.evaluate_now()
             evaluating = time.perf_counter() - began
             logger.log(self.step, {**values, "time": self.elapsed, "eval_seconds": evaluating})
-        if self.step % config.checkpoint_every == 0 and self._below_ceiling():
+        if self.step % schedule.checkpoint_every == 0 and self._below_ceiling():
             self.save_checkpoint()
         logger.advance()
         return evaluating
 
     def _time_slot(self) -> int:
         """How many whole ``eval_every_seconds`` periods of training time have passed."""
-        period = self.config.eval_every_seconds
+        period = self.config.evaluation.every_seconds
         # The clock furthest ahead over all processes, so that all evaluate at the same step.
         return int(distributed.maximum(self.elapsed) // period) if period else 0
 
     def _evaluation_due(self, last: bool) -> bool:
-        steps = self.config.eval_every
+        steps = self.config.evaluation.every
         slot = self._time_slot()
         due = last or (steps and self.step % steps == 0) or slot > self._eval_slot
         self._eval_slot = slot
