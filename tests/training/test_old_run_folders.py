@@ -41,3 +41,25 @@ def test_old_run_folder_resumes_to_the_old_losses(name, tmp_path):
         # float32 sums may round differently with another thread count; a change of behaviour
         # moves the losses far more than this
         assert got == pytest.approx(want, rel=1e-6, abs=1e-7)
+
+
+def test_the_critic_of_an_old_run_folder_loads_with_its_flat_options():
+    from genlab.training.generate import load_critic
+
+    _, options, model_config = load_critic(DATA / "run-v0.1.0-wgan-gp")
+    assert (options["lipschitz"], options["n_critic"], model_config.arch) == ("gp", 5, "mlp")
+
+
+def test_the_report_reads_old_and_new_run_folders_alike(tiny_config, tmp_path):
+    from genlab.report.collect import collect_run
+
+    old = collect_run(DATA / "run-v0.1.0-wgan-gp")
+    new = collect_run(Trainer.start(tiny_config("wgan-gp", tmp_path / "new", steps=2)).train())
+    for run in (old, new):
+        assert (run.config["preset"], run.config["n_critic"], run.config["data"]) == (
+            "wgan-gp",
+            5,
+            "digits",
+        )
+        assert run.config["betas"] == [0.5, 0.9]
+    assert set(old.config) == set(new.config)
