@@ -119,3 +119,10 @@ def test_resume_changes_only_what_resumable_names():
     assert {"steps", "minutes", "eval_every"} <= set(RESUMABLE) <= set(flat_paths())
     with pytest.raises(GenlabError, match="--n-critic cannot change"):
         resumed_config(saved, n_critic=2)
+
+
+def test_every_kind_has_a_training_task():
+    from genlab.training.config import KINDS
+    from genlab.training.tasks import TASKS
+
+    assert set(TASKS) == set(KINDS)
