@@ -21,11 +21,11 @@ import torch
 from genlab.data.sources import load_dataset
 from genlab.models.registry import build_critic, build_generator
 from genlab.training.config import resolve_config
-from genlab.training.trainer import Trainer, model_config_for
+from genlab.training.trainer import Trainer
 
 
 def genlab_loop(config) -> float:
-    """Seconds for ``config.steps`` generator steps of the Trainer, final checkpoint included."""
+    """Seconds for ``schedule.steps`` generator steps of the Trainer, final checkpoint included."""
     with tempfile.TemporaryDirectory() as folder:
         config.out = f"{folder}/run"
         trainer = Trainer.start(config)
@@ -38,32 +38,35 @@ def hand_loop(config) -> float:
     """The same computation written directly: WGAN-GP or clipped WGAN with n_critic steps."""
     torch.manual_seed(config.seed)
     images = load_dataset(config.data, limit=config.limit).images
-    model_config = model_config_for(config, tuple(images.shape[1:]))
+    model_config = config.model.for_data(tuple(images.shape[1:]))
+    optimiser, objective = config.optimiser, config.objective
     generator, critic = build_generator(model_config), build_critic(model_config)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.betas)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr_critic, betas=config.betas)
+    opt_g = torch.optim.Adam(
+        generator.parameters(), lr=optimiser.lr_generator, betas=optimiser.betas
+    )
+    opt_d = torch.optim.Adam(critic.parameters(), lr=optimiser.lr_critic, betas=optimiser.betas)
     order = torch.randperm(len(images))
     batch, position = config.batch_size, 0
     start = time.perf_counter()
-    for _ in range(config.steps):
+    for _ in range(config.schedule.steps):
         critic.requires_grad_(True)
-        for _ in range(config.n_critic):
+        for _ in range(objective.n_critic):
             if position + batch > len(images):
                 order, position = torch.randperm(len(images)), 0
             real = images[order[position : position + batch]].float() / 127.5 - 1
             position += batch
             with torch.no_grad():
-                fake = generator(torch.randn(batch, config.latent_dim))
+                fake = generator(torch.randn(batch, config.model.latent_dim))
             loss = critic(fake).mean() - critic(real).mean()
             eps = torch.rand(batch, 1, 1, 1) if real.ndim == 4 else torch.rand(batch, 1)
             mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
             (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
-            loss = loss + config.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            loss = loss + objective.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
             opt_d.zero_grad(set_to_none=True)
             loss.backward()
             opt_d.step()
         critic.requires_grad_(False)
-        loss_g = -critic(generator(torch.randn(batch, config.latent_dim))).mean()
+        loss_g = -critic(generator(torch.randn(batch, config.model.latent_dim))).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()

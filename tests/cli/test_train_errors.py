@@ -131,14 +131,15 @@ def test_resume_applies_the_options_that_may_change(tmp_path, capsys):
     main_ok(["train", "--steps", "3", "--out", str(out), *TINY])
     main_ok(["train", "--resume", str(out), "--steps", "5", "--log-every", "2", *QUIET])
     config = json.loads((out / "config.json").read_text())
-    assert (config["steps"], config["log_every"], config["batch_size"]) == (5, 2, 16)
+    schedule = config["schedule"]
+    assert (schedule["steps"], schedule["log_every"], config["batch_size"]) == (5, 2, 16)
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4, 5]  # logged at 4, then the last
 
 
 def test_a_time_budget_lifts_the_step_ceiling(tmp_path, tiny_config):
-    assert resolve_config("wgan-gp", minutes=10).steps is None
-    assert resolve_config("wgan-gp", minutes=10, steps=50).steps == 50
-    assert resolve_config("wgan-gp").steps == 1000
+    assert resolve_config("wgan-gp", minutes=10).schedule.steps is None
+    assert resolve_config("wgan-gp", minutes=10, steps=50).schedule.steps == 50
+    assert resolve_config("wgan-gp").schedule.steps == 1000
 
     from genlab.training.trainer import Trainer
 

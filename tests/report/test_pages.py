@@ -186,7 +186,8 @@ def test_the_page_shows_the_numbers(report, final_evaluation_dict, runs):
     assert "classifier-mnist features" in text
     assert "N = 10 000 reference / 5 000 judged" in text
     config = json.loads((runs.gan / "config.json").read_text())
-    assert f"{config['steps']} of {config['steps']}" in text  # steps reached
+    steps = config["schedule"]["steps"]
+    assert f"{steps} of {steps}" in text  # steps reached
     assert "no samples yet" in text  # the killed run
     assert "a VAE has no critic" in text
     assert "no checkpoint yet" in text
@@ -264,7 +265,7 @@ def test_format_duration(seconds, expected):
 def test_a_time_budget_is_shown_instead_of_the_step_ceiling(runs, copy_run, tmp_path):
     run = copy_run(runs.gan)
     config = json.loads((run / "config.json").read_text())
-    config.update(minutes=2.0, steps=10**9)
+    config["schedule"].update(minutes=2.0, steps=10**9)
     (run / "config.json").write_text(json.dumps(config))
     files = write_report([run], out=tmp_path / "r.html", lipschitz=False)
     summary = files.markdown.read_text()

@@ -13,7 +13,8 @@ from torch import nn
 from genlab.errors import GenlabError
 from genlab.training.checkpoint import load_checkpoint
 from genlab.training.logging import read_metrics
-from genlab.training.trainer import AutocastForward, Trainer
+from genlab.training.tasks import AutocastForward
+from genlab.training.trainer import Trainer
 
 # bfloat16 keeps 8 significant bits: relative rounding 2⁻⁸ ≈ 0.4 % per operation.
 BF16_TOLERANCE = 0.05

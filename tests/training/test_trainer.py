@@ -27,7 +27,7 @@ def test_run_folder_tells_its_story(tiny_config, tmp_path):
     run_dir = Trainer.start(tiny_config("wgan-gp", tmp_path / "run")).train()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["preset"] == "wgan-gp"
-    assert config["n_critic"] == 5
+    assert config["objective"]["n_critic"] == 5
     assert json.loads((run_dir / "model.json").read_text())["arch"] == "mlp"
     records = read_metrics(run_dir)
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
@@ -74,7 +74,7 @@ def test_clipping_bounds_every_critic_weight_during_training(tiny_config, tmp_pa
     trainer = Trainer.start(tiny_config("wgan", tmp_path / "run", clip=0.001, steps=3))
     trainer.train()
     bound = torch.tensor(0.001)
-    for parameter in trainer.critic.parameters():
+    for parameter in trainer.task.critic.parameters():
         assert parameter.abs().max() <= bound
 
 
@@ -95,7 +95,7 @@ class _NaNAfter:
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tiny_config, tmp_path):
     trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", checkpoint_every=2))
-    trainer.objective = _NaNAfter(trainer.objective, calls=5 * 3)  # NaN in step 4
+    trainer.task.objective = _NaNAfter(trainer.task.objective, calls=5 * 3)  # NaN in step 4
     with pytest.raises(NonFiniteLossError, match=r"step 4: the critic loss is nan.*step-00000002"):
         trainer.train()
     checkpoints = list_checkpoints(trainer.run_dir)
@@ -105,7 +105,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tiny_config,
 
 def test_nan_before_any_checkpoint_says_none_was_written(tiny_config, tmp_path):
     trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run"))
-    trainer.objective = _NaNAfter(trainer.objective, calls=0)
+    trainer.task.objective = _NaNAfter(trainer.task.objective, calls=0)
     with pytest.raises(NonFiniteLossError, match=r"step 1: .*no checkpoint had been written yet"):
         trainer.train()
 
@@ -113,7 +113,7 @@ def test_nan_before_any_checkpoint_says_none_was_written(tiny_config, tmp_path):
 def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tiny_config, tmp_path):
     whole = Trainer.start(tiny_config("wgan-gp", tmp_path / "whole")).train()
     trainer = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", checkpoint_every=100))
-    original = trainer._gan_step
+    original = trainer.task.step
     calls = {"n": 0}
 
     def step_with_ctrl_c(log):
@@ -122,7 +122,7 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tiny_config, tmp_pat
             os.kill(os.getpid(), signal.SIGINT)
         return original(log)
 
-    trainer._gan_step = step_with_ctrl_c
+    trainer.task.step = step_with_ctrl_c
     handler_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started in the background
     with pytest.raises(GenlabError, match=r"interrupted at step 4.*--resume"):
         trainer.train()

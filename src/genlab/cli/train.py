@@ -19,12 +19,12 @@ def _default(field: str, *, gan_only: bool = False) -> str:
     Computed from `TrainConfig` and `PRESETS`, so the help never drifts from the code;
     ``gan_only`` leaves out the VAE, which has no critic.
     """
-    base = TrainConfig()
+    base = TrainConfig().to_flat()
     by_value: dict[str, list[str]] = {}
     for name, preset in PRESETS.items():
         if gan_only and preset.overrides.get("kind") == "vae":
             continue
-        text = _plain(preset.overrides.get(field, getattr(base, field)))
+        text = _plain(preset.overrides.get(field, base[field]))
         by_value.setdefault(text, []).append(name)
     if len(by_value) == 1:
         return f"[default: {next(iter(by_value))}]"
@@ -232,15 +232,15 @@ def _resume(run_dir: Path, *, dry_run: bool, options: dict):
     }
     trainer = Trainer.resume(run_dir, **given)
     if trainer.finished():
-        config = trainer.config
-        if config.steps is not None and trainer.step >= config.steps:
+        schedule = trainer.config.schedule
+        if schedule.steps is not None and trainer.step >= schedule.steps:
             raise GenlabError(
                 f"{run_dir} is at step {trainer.step} already and --steps is the total to reach; "
                 f"pass a larger one, e.g. --steps {2 * trainer.step}"
             )
         raise GenlabError(
             f"{run_dir} has trained {trainer.elapsed / 60:.1f} min already, its --minutes "
-            f"budget of {config.minutes:g}; --minutes is the total: pass a larger one"
+            f"budget of {schedule.minutes:g}; --minutes is the total: pass a larger one"
         )
     return trainer
 

@@ -74,11 +74,12 @@ def _evaluate(
 ) -> tuple[torch.Tensor, torch.Tensor, float, float]:
     generator = torch.Generator().manual_seed(seed + 7)
     real = sample_toy(dataset, EVAL_SAMPLES, generator=generator)
-    fake = trainer.generator.eval()(
-        torch.randn(EVAL_SAMPLES, trainer.config.latent_dim, generator=generator)
+    fake = trainer.task.generator.eval()(
+        torch.randn(EVAL_SAMPLES, trainer.config.model.latent_dim, generator=generator)
     )
     w1 = float(exact_wasserstein(real.numpy(), fake.numpy(), p=1))
-    estimate = float(trainer.critic(real).mean() - trainer.critic(fake).mean())
+    critic = trainer.task.critic
+    estimate = float(critic(real).mean() - critic(fake).mean())
     return real, fake, w1, estimate
 
 
@@ -103,7 +104,7 @@ def run_toy_experiment(
             )
             real, fake, w1, estimate = _evaluate(trainer, dataset, seed)
             results.append(ToyRun(dataset, method, trainer.step, trainer.elapsed, w1, estimate))
-            panels.append((dataset, method, trainer.critic, real, fake, w1))
+            panels.append((dataset, method, trainer.task.critic, real, fake, w1))
             if progress is not None:
                 progress(results[-1])
     (out / "toy.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")

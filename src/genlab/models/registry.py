@@ -6,7 +6,7 @@ needs no arguments repeated by the caller.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from torch import nn
@@ -24,11 +24,13 @@ ARCHITECTURES = ("mlp", "dcgan", "resnet")
 class ModelConfig:
     """Everything that fixes the networks' shapes.
 
-    ``data_shape`` is (C, H, W) for images and (2,) for points of the 2-D toy sets.
+    ``data_shape`` is (C, H, W) for images and (2,) for points of the 2-D toy sets. A training
+    config holds one without a data shape, and may leave ``arch`` open: `for_data` fixes both
+    once the data is known (an open arch is mlp for points and images below 16 px, else dcgan).
     """
 
-    arch: str = "dcgan"
-    data_shape: tuple[int, ...] = (1, 28, 28)
+    arch: str | None = "dcgan"
+    data_shape: tuple[int, ...] | None = (1, 28, 28)
     latent_dim: int = 128
     width: int = 64
     critic_norm: str = "none"
@@ -36,12 +38,23 @@ class ModelConfig:
     likelihood: str = "gaussian"
 
     def __post_init__(self) -> None:
-        self.data_shape = tuple(self.data_shape)
         self.hidden = tuple(self.hidden)
-        if self.arch not in ARCHITECTURES:
+        for name in ("width", "latent_dim"):
+            if getattr(self, name) < 1:
+                flag = "--" + name.replace("_", "-")
+                raise GenlabError(f"{flag} must be at least 1, got {getattr(self, name)}")
+        if any(units < 1 for units in self.hidden):
+            raise GenlabError(f"hidden layer sizes must be at least 1, got {self.hidden}")
+        if self.arch is not None and self.arch not in ARCHITECTURES:
             raise GenlabError(
                 f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}"
             )
+        if self.data_shape is None:  # a training config's networks, before the data is known
+            return
+        self.data_shape = tuple(self.data_shape)
+        if self.arch is None:
+            small = len(self.data_shape) != 3 or self.data_shape[-1] < 16
+            self.arch = "mlp" if small else "dcgan"
         is_image = len(self.data_shape) == 3
         if self.arch != "mlp" and not is_image:
             raise GenlabError(f"--arch {self.arch} needs images; use --arch mlp for 2-D points")
@@ -50,6 +63,10 @@ class ModelConfig:
                 f"the ResNet networks are for 32×32 images, got {self.data_shape}; "
                 "use --arch dcgan or resize the images to 32"
             )
+
+    def for_data(self, data_shape: tuple[int, ...]) -> ModelConfig:
+        """These networks for data of ``data_shape`` (an open ``arch`` is chosen from it)."""
+        return replace(self, data_shape=tuple(data_shape))
 
     @property
     def is_image(self) -> bool:

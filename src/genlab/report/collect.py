@@ -29,6 +29,7 @@ from typing import Any
 from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.training.checkpoint import list_checkpoints
+from genlab.training.config import flat_config
 from genlab.training.logging import read_metrics
 from genlab.training.run_folder import EVALUATIONS_DIR, is_run_dir
 from genlab.training.samples import SAMPLES_DIR
@@ -110,6 +111,7 @@ class RunSummary:
 
     path: Path
     name: str
+    #: The training options by flat (command-line) names: `genlab.training.config.flat_config`.
     config: dict[str, Any]
     model: dict[str, Any]
     steps_reached: int
@@ -165,7 +167,8 @@ def collect_run(
     summary = RunSummary(
         path=run_dir,
         name=run_name(run_dir),
-        config=_read_json_object(run_dir / "config.json"),
+        # By flat option names, whether the file is nested or flat (genlab 0.1.0).
+        config=flat_config(_read_json_object(run_dir / "config.json")),
         model=_read_json_object(run_dir / "model.json"),
         steps_reached=0,
         elapsed=None,

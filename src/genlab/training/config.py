@@ -1,7 +1,20 @@
-"""Training options as one dataclass, and the papers' presets.
+"""Training options as nested dataclasses, and the papers' presets.
 
-A preset is a named set of overrides on `TrainConfig`; command-line options override the preset,
-and the resolved config is written to the run folder as JSON before the first step.
+`TrainConfig` holds the run's own options (data, batch, seed, device, output) and one section per
+concern, each a dataclass that rejects unknown keys:
+
+- ``model``: the networks, a `genlab.models.registry.ModelConfig` whose ``data_shape`` (and, if
+  left open, ``arch``) are fixed once the data is known (`ModelConfig.for_data`);
+- ``objective``: the loss and, for critics, the Lipschitz method (and the VAE's β and σ);
+- ``optimiser``: optimiser, learning rates, betas, generator EMA;
+- ``schedule``: how long to train and how often to log, sample and checkpoint;
+- ``evaluation``: periodic evaluation during training.
+
+The command line, the presets and `resolve_config` speak the *flat* option names (``lr_generator``,
+``n_critic``, ``eval_every``): `TrainConfig.from_flat` and `TrainConfig.to_flat` translate, and
+`flat_config` reads any saved ``config.json`` (nested, or flat as genlab 0.1.0 wrote it) as flat
+names. A preset is a named set of flat overrides; command-line options override the preset, and
+the resolved config is written to the run folder as JSON before the first step.
 """
 
 from __future__ import annotations
@@ -11,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from genlab.errors import GenlabError
+from genlab.models.registry import ModelConfig
 
 KINDS = ("gan", "vae")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -18,126 +32,247 @@ OPTIMIZERS = ("adam", "rmsprop")
 PRECISIONS = ("fp32", "bf16")
 
 
+# The range checks of the sections: each error quotes the command-line flag that sets the value.
+def _at_least_one(values: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(values, name)
+        if value is not None and value < 1:
+            raise GenlabError(f"{_flag(name)} must be at least 1, got {value}")
+
+
+def _positive(values: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(values, name)
+        if value is not None and not value > 0:  # `not >` also refuses NaN
+            raise GenlabError(f"{_flag(name)} must be positive, got {value}")
+
+
+@dataclass
+class ObjectiveConfig:
+    """The loss: an adversarial objective with a Lipschitz method, or the VAE's ELBO."""
+
+    loss: str = "wasserstein"  # the adversarial objective (--objective)
+    lipschitz: str = "gp"
+    clip: float = 0.01
+    gp_weight: float = 10.0
+    n_critic: int = 5  # critic updates per generator update
+    beta: float = 1.0  # the VAE's KL weight
+    sigma: float = 0.1  # the VAE's Gaussian likelihood scale
+
+    def __post_init__(self) -> None:
+        _at_least_one(self, ("n_critic",))
+        _positive(self, ("clip", "sigma"))
+        for name in ("gp_weight", "beta"):
+            if not getattr(self, name) >= 0:
+                raise GenlabError(f"{_flag(name)} must be 0 or more, got {getattr(self, name)}")
+
+
+@dataclass
+class OptimiserConfig:
+    """The optimiser of both networks and the generator's weight average."""
+
+    name: str = "adam"  # adam or rmsprop
+    lr_generator: float = 1e-4
+    lr_critic: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    ema: float = 0.0  # generator EMA decay; 0 disables
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]
+        if self.name not in OPTIMIZERS:
+            raise GenlabError(f"unknown optimizer {self.name!r}; choose one of {OPTIMIZERS}")
+        _positive(self, ("lr_generator", "lr_critic"))
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise GenlabError(f"Adam's betas are two numbers in [0, 1), got {self.betas}")
+        if not 0.0 <= self.ema < 1.0:
+            raise GenlabError(f"--ema is a decay in [0, 1), got {self.ema}")
+
+
+@dataclass
+class ScheduleConfig:
+    """How long to train (``steps`` counts generator or VAE updates) and what to do on the way."""
+
+    steps: int | None = 1000  # None: no step ceiling, only with a --minutes budget
+    minutes: float | None = None  # wall-clock budget: stop early once this much time has passed
+    sample_every: int = 200
+    checkpoint_every: int = 500
+    log_every: int = 10
+    keep_checkpoints: int = 3
+
+    def __post_init__(self) -> None:
+        if self.steps is None and self.minutes is None:
+            raise GenlabError("--steps may be left open only with a --minutes budget")
+        _at_least_one(
+            self, ("steps", "sample_every", "checkpoint_every", "log_every", "keep_checkpoints")
+        )
+        _positive(self, ("minutes",))
+
+
+@dataclass
+class EvaluationConfig:
+    """Evaluation during training (`genlab.training.periodic_eval`); ``every`` 0 and
+    ``every_seconds`` 0 disable it."""
+
+    every: int = 0  # steps between evaluations
+    every_seconds: float = 0.0  # or seconds of training time between them
+    n: int = 2000
+    metrics: str = "fid"
+    features: str | None = None  # None: classifier-mnist for MNIST, else inception
+    reference: str | None = None  # None: the data set's test split
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.every or self.every_seconds)
+
+    def __post_init__(self) -> None:
+        if self.every_seconds < 0:
+            raise GenlabError(f"--eval-every takes a positive time, got {self.every_seconds} s")
+        if self.every < 0:
+            raise GenlabError(
+                f"--eval-every must be 0 (off) or a number of steps, got {self.every}"
+            )
+        if self.n < 2:
+            raise GenlabError(f"--eval-n must be at least 2 samples, got {self.n}")
+
+
+def _default_model() -> ModelConfig:
+    # No data shape yet; no arch means mlp for points and 8×8 images, dcgan otherwise.
+    return ModelConfig(arch=None, data_shape=None, hidden=(256, 256, 256))
+
+
 @dataclass
 class TrainConfig:
-    """Every option of a training run. ``steps`` counts generator (or VAE) updates."""
+    """Every option of a training run: the run's own, and one section per concern."""
 
     preset: str = "wgan-gp"
-    kind: str = "gan"
+    kind: str = "gan"  # the training task (genlab.training.tasks.TASKS)
     data: str = "digits"
     data_dir: str | None = None
     limit: int | None = None
-    steps: int | None = 1000  # None: no step ceiling, only with a --minutes budget
-    minutes: float | None = None  # wall-clock budget: stop early once this much time has passed
     batch_size: int = 64
     seed: int = 0
     deterministic: bool = False
     device: str = "cpu"
     precision: str = "fp32"  # bf16: forward passes under bfloat16 autocast; weights stay fp32
-    # networks
-    arch: str | None = None  # None: mlp for points and 8×8 images, dcgan otherwise
-    latent_dim: int = 128
-    width: int = 64
-    critic_norm: str = "none"
-    hidden: tuple[int, ...] = (256, 256, 256)
-    # adversarial objective and Lipschitz method
-    objective: str = "wasserstein"
-    lipschitz: str = "gp"
-    clip: float = 0.01
-    gp_weight: float = 10.0
-    n_critic: int = 5
-    # optimisation
-    optimizer: str = "adam"
-    lr_generator: float = 1e-4
-    lr_critic: float = 1e-4
-    betas: tuple[float, float] = (0.5, 0.9)
-    ema: float = 0.0  # generator EMA decay; 0 disables
-    # VAE
-    likelihood: str = "gaussian"
-    beta: float = 1.0
-    sigma: float = 0.1
-    # run folder
-    out: str | None = None
-    sample_every: int = 200
-    checkpoint_every: int = 500
-    log_every: int = 10
-    keep_checkpoints: int = 3
-    # evaluation during training (genlab.training.periodic_eval); 0 disables
-    eval_every: int = 0  # steps between evaluations
-    eval_every_seconds: float = 0.0  # or seconds of training time between them
-    eval_n: int = 2000
-    eval_metrics: str = "fid"
-    eval_features: str | None = None  # None: classifier-mnist for MNIST, else inception
-    eval_reference: str | None = None  # None: the data set's test split
+    out: str | None = None  # the run folder
     tensorboard: bool = True
     progress: bool = True
+    model: ModelConfig = field(default_factory=_default_model)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optimiser: OptimiserConfig = field(default_factory=OptimiserConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def __post_init__(self) -> None:
-        self.hidden = tuple(self.hidden)
-        self.betas = tuple(self.betas)  # type: ignore[assignment]
         if self.kind not in KINDS:
             raise GenlabError(f"unknown model kind {self.kind!r}; choose one of {KINDS}")
-        if self.optimizer not in OPTIMIZERS:
-            raise GenlabError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
         if self.precision not in PRECISIONS:
             raise GenlabError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
-        self._check_ranges()
-        if self.eval_every_seconds < 0:
-            raise GenlabError(
-                f"--eval-every takes a positive time, got {self.eval_every_seconds} s"
-            )
-        if self.eval_every < 0:
-            raise GenlabError(
-                f"--eval-every must be 0 (off) or a number of steps, got {self.eval_every}"
-            )
-        if self.eval_n < 2:
-            raise GenlabError(f"--eval-n must be at least 2 samples, got {self.eval_n}")
-        if not 0.0 <= self.ema < 1.0:
-            raise GenlabError(f"--ema is a decay in [0, 1), got {self.ema}")
-
-    def _check_ranges(self) -> None:
-        """Each number in its range, the error quoting the command-line flag that sets it."""
-        if self.steps is None and self.minutes is None:
-            raise GenlabError("--steps may be left open only with a --minutes budget")
-        at_least_one = (
-            "steps",
-            "batch_size",
-            "n_critic",
-            "sample_every",
-            "checkpoint_every",
-            "log_every",
-            "keep_checkpoints",
-            "width",
-            "latent_dim",
-            "limit",
-        )
-        for name in at_least_one:
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise GenlabError(f"{_flag(name)} must be at least 1, got {value}")
-        if any(units < 1 for units in self.hidden):
-            raise GenlabError(f"hidden layer sizes must be at least 1, got {self.hidden}")
-        positive = ("minutes", "lr_generator", "lr_critic", "clip", "sigma")
-        for name in positive:
-            value = getattr(self, name)
-            if value is not None and not value > 0:  # `not >` also refuses NaN
-                raise GenlabError(f"{_flag(name)} must be positive, got {value}")
-        for name in ("gp_weight", "beta"):
-            if not getattr(self, name) >= 0:
-                raise GenlabError(f"{_flag(name)} must be 0 or more, got {getattr(self, name)}")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise GenlabError(f"Adam's betas are two numbers in [0, 1), got {self.betas}")
+        _at_least_one(self, ("batch_size", "limit"))
 
     def to_dict(self) -> dict[str, Any]:
+        """The nested form written to ``config.json`` and into checkpoints."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """A config from `to_dict`'s nested form, or from the flat form of genlab 0.1.0."""
+        if not isinstance(values.get("model"), dict):
+            return cls.from_flat(values)
+        _refuse_unknown(cls, values, "training options")
+        defaults = cls()  # a section's missing keys take the training defaults
+        sections = {
+            name: _section(getattr(defaults, name), values.get(name, {}), name) for name in SECTIONS
+        }
+        return cls(**{**values, **sections})
+
+    def to_flat(self) -> dict[str, Any]:
+        """The options by their flat (command-line) names."""
+        return flat_config(self.to_dict())
+
+    @classmethod
+    def from_flat(cls, values: dict[str, Any]) -> TrainConfig:
+        """A config from options by their flat (command-line) names; unknown names are refused."""
+        paths = flat_paths()
+        unknown = sorted(set(values) - set(paths))
         if unknown:
-            raise GenlabError(f"unknown training options {unknown}; known: {sorted(known)}")
-        return cls(**values)
+            raise GenlabError(f"unknown training options {unknown}; known: {sorted(paths)}")
+        nested: dict[str, Any] = {name: {} for name in SECTIONS}
+        for flat, value in values.items():
+            section, name = paths[flat]
+            if section is None:
+                nested[name] = value
+            else:
+                nested[section][name] = value
+        return cls.from_dict(nested)
+
+
+#: The sections of `TrainConfig`, by field name.
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "objective": ObjectiveConfig,
+    "optimiser": OptimiserConfig,
+    "schedule": ScheduleConfig,
+    "evaluation": EvaluationConfig,
+}
+#: Section fields whose flat name is not their own: (section, field) → flat name. The fields of
+#: the evaluation section take an ``eval_`` prefix.
+_RENAMED = {("objective", "loss"): "objective", ("optimiser", "name"): "optimizer"}
+#: Fields of a section that no option sets: the model's data shape comes from the data.
+_NOT_OPTIONS = {("model", "data_shape")}
+
+
+def _flat_name(section: str, name: str) -> str:
+    """The flat name of field ``name`` of ``section``."""
+    if (section, name) in _RENAMED:
+        return _RENAMED[section, name]
+    return f"eval_{name}" if section == "evaluation" else name
+
+
+def flat_paths() -> dict[str, tuple[str | None, str]]:
+    """Every flat option name → (its section, or None for the run's own options; its field)."""
+    paths: dict[str, tuple[str | None, str]] = {
+        f.name: (None, f.name) for f in dataclasses.fields(TrainConfig) if f.name not in SECTIONS
+    }
+    for section, kind in SECTIONS.items():
+        for f in dataclasses.fields(kind):
+            if (section, f.name) not in _NOT_OPTIONS:
+                paths[_flat_name(section, f.name)] = (section, f.name)
+    return paths
+
+
+def flat_config(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (``config.json``, a checkpoint's ``"config"``) by flat option names.
+
+    Reads both the nested form and the flat one of genlab 0.1.0, without checking the values:
+    readers of run folders (the report, the critic inspector) go through this one accessor.
+    """
+    if not isinstance(values.get("model"), dict):
+        return dict(values)
+    flat = {}
+    for name, (section, field_name) in flat_paths().items():
+        source = values if section is None else values.get(section, {})
+        if field_name in source:
+            flat[name] = source[field_name]
+    return flat
+
+
+def _refuse_unknown(kind: type, values: dict[str, Any], what: str) -> None:
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise GenlabError(f"unknown {what} {unknown}; known: {sorted(known)}")
+
+
+def _section(default: Any, values: Any, name: str) -> Any:
+    """Section ``name`` from ``values`` (a dict, or the section itself), missing keys taken
+    from ``default``; unknown keys are refused."""
+    if isinstance(values, type(default)):
+        return values
+    if not isinstance(values, dict):
+        raise GenlabError(f"the {name} options must be a JSON object, got {values!r}")
+    _refuse_unknown(type(default), values, f"{name} options")
+    return dataclasses.replace(default, **values)
 
 
 #: Options whose command-line flag is not the field's name with dashes.
@@ -157,7 +292,7 @@ def _flag(name: str) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """A paper's settings: a description and overrides of `TrainConfig` defaults."""
+    """A paper's settings: a description and overrides of `TrainConfig` defaults, by flat name."""
 
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -258,7 +393,7 @@ def resumed_config(saved: dict[str, Any], **changes: Any) -> TrainConfig:
         )
     if "minutes" in changes and "steps" not in changes:
         changes["steps"] = None
-    return TrainConfig.from_dict({**saved, **changes})
+    return TrainConfig.from_flat({**TrainConfig.from_dict(saved).to_flat(), **changes})
 
 
 def resolve_config(preset: str, **options: Any) -> TrainConfig:
@@ -270,4 +405,4 @@ def resolve_config(preset: str, **options: Any) -> TrainConfig:
     values.update({key: value for key, value in options.items() if value is not None})
     if values.get("minutes") is not None and options.get("steps") is None:
         values["steps"] = None  # a time budget alone: no step ceiling
-    return TrainConfig.from_dict(values)
+    return TrainConfig.from_flat(values)

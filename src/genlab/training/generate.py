@@ -69,18 +69,21 @@ def generate(
 
 
 def load_critic(source: str | Path) -> tuple[nn.Module, dict, ModelConfig]:
-    """The trained critic of a GAN run (eval mode), its training config dict and model config.
+    """The trained critic of a GAN run (eval mode), its training options (by flat names,
+    `genlab.training.config.flat_config`) and its model config.
 
     The critic is rebuilt with the run's Lipschitz method applied first, so a spectrally
     normalised critic loads its parametrised weights as saved.
     """
     from genlab.models.registry import build_critic
     from genlab.objectives.lipschitz import make_lipschitz_method
+    from genlab.training.config import flat_config
 
     state = load_checkpoint(Path(source))
     if "critic" not in state["models"]:
         raise GenlabError(f"{source} is a VAE run: it has no critic to inspect")
-    config, model_config = state["config"], ModelConfig.from_dict(state["model_config"])
+    config = flat_config(state["config"])  # nested, or flat as genlab 0.1.0 wrote it
+    model_config = ModelConfig.from_dict(state["model_config"])
     method = make_lipschitz_method(
         config["lipschitz"], clip=config["clip"], gp_weight=config["gp_weight"]
     )

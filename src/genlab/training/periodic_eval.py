@@ -65,12 +65,13 @@ class PeriodicEvaluator:
                 f"--eval-every measures images, but {config.data} is a 2-D toy set; "
                 "leave --eval-every out (the scatter plots in samples/ show its progress)"
             )
-        self.features = config.eval_features or default_eval_features(config.data)
-        self.metrics = parse_metrics(config.eval_metrics)
-        self.n, self.latent_dim = config.eval_n, config.latent_dim
+        evaluation = config.evaluation
+        self.features = evaluation.features or default_eval_features(config.data)
+        self.metrics = parse_metrics(evaluation.metrics)
+        self.n, self.latent_dim = evaluation.n, config.model.latent_dim
         self.reference = resolve_source(
-            config.eval_reference or default_eval_reference(config.data),
-            n=config.eval_n,
+            evaluation.reference or default_eval_reference(config.data),
+            n=evaluation.n,
             data_dir=config.data_dir,
         )
         # Built now, so missing weights fail before the first step rather than mid-run.

@@ -1,9 +1,9 @@
 """The training loop shared by every objective.
 
-`Trainer` wires a data stream, networks, an objective and a Lipschitz method together, then repeats
-one *step* — n_critic critic updates and one generator update for adversarial objectives, one ELBO
-update for the VAE — logging, sampling and checkpointing on schedule. The loop knows no particular
-GAN: the objective supplies losses, the Lipschitz method its hooks.
+`Trainer` wires a data stream and a training task (`genlab.training.tasks`: the GAN's or the VAE's
+networks, optimisers and step) together, then repeats the task's *step*, logging, sampling and
+checkpointing on schedule. The loop knows no particular model: the task supplies the step, the
+sampler and the network to export.
 
 Under torchrun (`genlab.distributed`) every process runs this loop on its share of each global
 batch; the networks are wrapped in DistributedDataParallel, which averages gradients, so every
@@ -30,19 +30,15 @@ from genlab import distributed
 from genlab.data.registry import load_dataset
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
-from genlab.models.registry import ModelConfig, build_critic, build_generator, build_vae
-from genlab.objectives.adversarial import make_adversarial_objective, wasserstein_estimate
-from genlab.objectives.elbo import ELBO
-from genlab.objectives.lipschitz import make_lipschitz_method
-from genlab.objectives.step import critic_step
+from genlab.models.registry import ModelConfig
 from genlab.training import checkpoint as ckpt
 from genlab.training.config import TrainConfig, resumed_config
-from genlab.training.ema import GeneratorEMA
 from genlab.training.logging import RunLogger, truncate_metrics
 from genlab.training.periodic_eval import PeriodicEvaluator
 from genlab.training.run_folder import new_run_dir, read_json
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
+from genlab.training.tasks import StepInputs, TrainingTask, make_task
 from genlab.training.weights import export_weights
 
 SAMPLE_GRID_SIZE = 64
@@ -62,22 +58,6 @@ def build_stream(config: TrainConfig, device: torch.device) -> DatasetStream | T
         return ToyStream(config.data, batch_size=config.batch_size, seed=config.seed, device=device)
     dataset = load_dataset(config.data, data_dir=config.data_dir, limit=config.limit)
     return DatasetStream(dataset, batch_size=config.batch_size, seed=config.seed, device=device)
-
-
-def model_config_for(config: TrainConfig, data_shape: tuple[int, ...]) -> ModelConfig:
-    """Networks for the data: MLP for points and images smaller than 16 px unless told otherwise."""
-    arch = config.arch
-    if arch is None:
-        arch = "mlp" if len(data_shape) != 3 or data_shape[-1] < 16 else "dcgan"
-    return ModelConfig(
-        arch=arch,
-        data_shape=data_shape,
-        latent_dim=config.latent_dim,
-        width=config.width,
-        critic_norm=config.critic_norm,
-        hidden=config.hidden,
-        likelihood=config.likelihood,
-    )
 
 
 def seed_everything(seed: int, *, deterministic: bool) -> None:
@@ -113,19 +93,6 @@ def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _make_optimizer(config: TrainConfig, params, lr: float) -> torch.optim.Optimizer:
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=config.betas)
-
-
-def _grad_norm(module: nn.Module) -> float:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return 0.0
-    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
-
-
 def _all_finite(module: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in module.parameters())
 
@@ -133,28 +100,6 @@ def _all_finite(module: nn.Module) -> bool:
 def _derived_seed(seed: int, stream: int) -> int:
     # SeedSequence mixes (seed, stream) so that streams of nearby seeds are unrelated.
     return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
-class AutocastForward(nn.Module):
-    """``module``'s forward pass under bfloat16 autocast, with float32 outputs.
-
-    Matrix products and convolutions run in bf16 (about 3 significant digits, float32's range);
-    the outputs are cast back, so losses, penalties and gradient norms are computed in float32
-    outside autocast. Weights, gradients and optimiser state stay float32 (the module is not
-    converted), the usual mixed-precision recipe (Micikevicius et al. 2018); bf16 keeps float32's
-    exponent, so no loss scaling is needed.
-    """
-
-    def __init__(self, module: nn.Module, *, device_type: str) -> None:
-        super().__init__()
-        self.module, self.device_type = module, device_type
-
-    def forward(self, *inputs: torch.Tensor) -> Any:
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
-            outputs = self.module(*inputs)
-        if isinstance(outputs, tuple):
-            return tuple(output.float() for output in outputs)
-        return outputs.float()
 
 
 class Trainer:
@@ -170,67 +115,22 @@ class Trainer:
         # the single-process one. Data order and latent noise have generators of their own.
         seed_everything(config.seed + distributed.rank(), deterministic=config.deterministic)
         self.stream = build_stream(config, self.device)
-        self.model_config = model_config_for(config, self.stream.data_shape)
+        self.model_config = config.model.for_data(self.stream.data_shape)
         self.step, self.elapsed = 0, 0.0
         noise = torch.Generator().manual_seed(config.seed + 1)
-        self.fixed_noise = torch.randn(SAMPLE_GRID_SIZE, config.latent_dim, generator=noise)
+        self.fixed_noise = torch.randn(SAMPLE_GRID_SIZE, config.model.latent_dim, generator=noise)
         self.latent_noise = torch.Generator().manual_seed(
             _derived_seed(config.seed, _LATENT_STREAM)
         )
-        self.ema: GeneratorEMA | None = None
-        if config.kind == "vae":
-            self._build_vae()
-        else:
-            self._build_gan()
-        evaluating = config.eval_every or config.eval_every_seconds
-        self.evaluator = PeriodicEvaluator(config) if evaluating else None
-
-    # ---------------------------------------------------------------- construction
-    def _build_gan(self) -> None:
-        config = self.config
-        self.objective = make_adversarial_objective(config.objective)
-        self.lipschitz = make_lipschitz_method(
-            config.lipschitz, clip=config.clip, gp_weight=config.gp_weight
+        inputs = StepInputs(
+            data=self.stream.next, latent=self._latent, check_finite=self._check_finite
         )
-        self.generator = build_generator(self.model_config).to(self.device)
-        self.critic = self.lipschitz.prepare(build_critic(self.model_config)).to(self.device)
-        self.models: dict[str, nn.Module] = {"generator": self.generator, "critic": self.critic}
-        self._wrap_models()
-        self.optimizers = {
-            "generator": _make_optimizer(config, self.generator.parameters(), config.lr_generator),
-            "critic": _make_optimizer(config, self.critic.parameters(), config.lr_critic),
-        }
-        if config.ema > 0:
-            self.ema = GeneratorEMA(self.generator, decay=config.ema)
-
-    def _build_vae(self) -> None:
-        config = self.config
-        self.elbo = ELBO(likelihood=config.likelihood, beta=config.beta, sigma=config.sigma)
-        self.vae = build_vae(self.model_config).to(self.device)
-        self.models = {"vae": self.vae}
-        self._wrap_models()
-        self.optimizers = {
-            "vae": _make_optimizer(config, self.vae.parameters(), config.lr_generator)
-        }
-
-    def _wrap_models(self) -> None:
-        """The callables of the training forward passes, by model name.
-
-        ``synced[name]`` averages its gradients over processes (DDP) and is used where a loss
-        trains that network; ``local[name]`` is the bare network, for forward passes that must
-        not start a gradient exchange (the critic seen by the generator's loss, fakes made for
-        the critic). Both run under bf16 autocast with ``precision="bf16"``. `models` keeps the
-        bare networks: checkpoints, EMA and sampling never see a wrapper.
-        """
-        wrap = (
-            (lambda m: AutocastForward(m, device_type=self.device.type))
-            if self.config.precision == "bf16"
-            else (lambda m: m)
+        self.task: TrainingTask = make_task(
+            config, self.model_config, device=self.device, inputs=inputs
         )
-        self.synced = {
-            name: wrap(distributed.wrap_for_training(m)) for name, m in self.models.items()
-        }
-        self.local = {name: wrap(m) for name, m in self.models.items()}
+        # The task's dicts: checkpoints save and restore them by name.
+        self.models, self.optimizers = self.task.models, self.task.optimizers
+        self.evaluator = PeriodicEvaluator(config) if config.evaluation.enabled else None
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
@@ -287,9 +187,7 @@ class Trainer:
             "model_config": self.model_config.to_dict(),
             "step": self.step,
             "elapsed": self.elapsed,
-            "models": {name: m.state_dict() for name, m in self.models.items()},
-            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-            "ema": None if self.ema is None else self.ema.state_dict(),
+            **self.task.state_dict(),  # "models", "optimizers", "ema"
             "stream": self.stream.state_dict(),
             "latent_noise": self.latent_noise.get_state(),
             "rng": rng,
@@ -298,12 +196,7 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        for name, module in self.models.items():
-            module.load_state_dict(state["models"][name])
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(state["optimizers"][name])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
+        self.task.load_state_dict(state)
         self.stream.load_state_dict(state["stream"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         if "latent_noise" in state:  # checkpoints before genlab.distributed drew z from "rng"
@@ -334,7 +227,7 @@ class Trainer:
         if not distributed.is_main():  # every process holds the same weights; rank 0 writes
             return ckpt.checkpoint_path(self.run_dir, self.step)
         path = ckpt.save_checkpoint(
-            state, self.run_dir, self.step, keep=self.config.keep_checkpoints
+            state, self.run_dir, self.step, keep=self.config.schedule.keep_checkpoints
         )
         export_weights(self)
         return path
@@ -361,111 +254,32 @@ class Trainer:
         so N processes use exactly the noise one process would (and the generator's state is
         the same everywhere).
         """
-        z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=self.latent_noise)
+        config = self.config
+        z = torch.randn(config.batch_size, config.model.latent_dim, generator=self.latent_noise)
         return distributed.shard_rows(z).to(self.device)
 
-    def _gan_step(self, log: bool) -> dict[str, float]:
-        config, generator, critic = self.config, self.generator, self.critic
-        critic.requires_grad_(True)
-        for _ in range(config.n_critic):
-            real = self.stream.next()
-            with torch.no_grad():
-                fake = self.local["generator"](self._latent())
-            # The synced critic: DDP averages the gradients of the loss *and* of the gradient
-            # penalty (autograd.grad(create_graph=True) only differentiates the inputs; the
-            # parameter gradients arrive in the one backward pass that DDP hooks into).
-            update = critic_step(
-                self.synced["critic"],
-                self.optimizers["critic"],
-                self.objective,
-                self.lipschitz,
-                real,
-                fake,
-            )
-            # Checked after the update: a non-finite loss stops the run before the weights it
-            # spoiled can reach a checkpoint (save_checkpoint also refuses non-finite weights).
-            # The mean over processes, so that all stop together.
-            loss_critic = distributed.mean(update.loss)
-            self._check_finite("the critic loss", loss_critic)
-        values = {}
-        if log:
-            values = {
-                "loss_critic": loss_critic.item(),
-                "wasserstein_estimate": distributed.mean(
-                    wasserstein_estimate(update.real_scores, update.fake_scores)
-                ).item(),
-                "grad_norm_critic": _grad_norm(critic),
-            }
-            if update.penalty is not None:
-                values["penalty"] = distributed.mean(update.penalty).item()
-        # The critic's weights get no gradient from the generator's loss; the bare critic, as
-        # the DDP one would wait for critic gradients that never come.
-        critic.requires_grad_(False)
-        fake_scores = self.local["critic"](self.synced["generator"](self._latent()))
-        loss_generator = self.objective.generator_loss(fake_scores)
-        mean_loss_generator = distributed.mean(loss_generator)
-        self._check_finite("the generator loss", mean_loss_generator)
-        self.optimizers["generator"].zero_grad(set_to_none=True)
-        loss_generator.backward()
-        self.optimizers["generator"].step()
-        if self.ema is not None:
-            self.ema.update(generator)
-        if log:
-            values["loss_generator"] = mean_loss_generator.item()
-            values["grad_norm_generator"] = _grad_norm(generator)
-        return values
-
-    def _vae_step(self, log: bool) -> dict[str, float]:
-        x = self.stream.next()
-        params, mu, log_var = self.synced["vae"](x)
-        terms = self.elbo(params, x, mu, log_var)
-        self._check_finite("the negative ELBO", distributed.mean(terms["loss"]))
-        self.optimizers["vae"].zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        self.optimizers["vae"].step()
-        if not log:
-            return {}
-        values = {name: distributed.mean(value).item() for name, value in terms.items()}
-        values["grad_norm"] = _grad_norm(self.vae)
-        return values
-
     # ---------------------------------------------------------------- sampling
-    @contextlib.contextmanager
-    def _sampler(self) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
-        """z ↦ samples from the EMA generator if any (else the generator, or the VAE's decoder),
-        in eval mode inside the block, restored after."""
-        if self.config.kind == "vae":
-            model, sample = self.vae, self.vae.generate
-        else:
-            model = self.ema.model if self.ema is not None else self.generator
-            sample = model
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                yield sample
-        finally:
-            model.train(was_training)
-
     def sample_fixed(self) -> torch.Tensor:
         """Samples from the fixed noise batch, in [-1, 1] or as points."""
-        with self._sampler() as sample:
+        with self.task.sampler() as sample:
             return sample(self.fixed_noise.to(self.device)).cpu()
 
     def evaluate_now(self) -> dict[str, float]:
         """Periodic-evaluation metrics of the current generator (needs ``eval_every``)."""
-        with self._sampler() as sample:
+        with self.task.sampler() as sample:
             return self.evaluator(sample)
 
     # ---------------------------------------------------------------- loop
     def _below_ceiling(self) -> bool:
-        return self.config.steps is None or self.step < self.config.steps
+        steps = self.config.schedule.steps
+        return steps is None or self.step < steps
 
     def _out_of_time(self) -> bool:
-        if self.config.minutes is None:
+        minutes = self.config.schedule.minutes
+        if minutes is None:
             return False
         # Clocks differ between processes; all stop as soon as one is out of time.
-        return distributed.any_true(self.elapsed >= 60.0 * self.config.minutes)
+        return distributed.any_true(self.elapsed >= 60.0 * minutes)
 
     def train(self) -> Path:
         """Run until ``config.steps``; returns the run folder.
@@ -473,22 +287,22 @@ class Trainer:
         Ctrl-C stops at the end of the step in progress, so the checkpoint it saves is an exact
         step boundary and resuming reproduces an uninterrupted run; a second Ctrl-C aborts at once.
         """
-        config = self.config
+        config, schedule = self.config, self.config.schedule
         logger = RunLogger(
             self.run_dir,
-            total=config.steps,
+            total=schedule.steps,
             initial=self.step,
             tensorboard=config.tensorboard,
             progress=config.progress,
         )
-        step_fn = self._vae_step if config.kind == "vae" else self._gan_step
         started = time.perf_counter() - self.elapsed
         self._eval_slot = self._time_slot()
         try:
             with _deferred_interrupt() as interrupted:
                 while self._below_ceiling() and not self._out_of_time():
-                    log = (self.step + 1) % config.log_every == 0 or self.step + 1 == config.steps
-                    values = step_fn(log)
+                    step = self.step + 1
+                    log = step % schedule.log_every == 0 or step == schedule.steps
+                    values = self.task.step(log)
                     self.step += 1
                     self.elapsed = time.perf_counter() - started
                     if log:
@@ -512,9 +326,9 @@ class Trainer:
 
         Returns the seconds spent evaluating.
         """
-        config = self.config
-        last = self.step == config.steps or self._out_of_time()
-        if self.step % config.sample_every == 0 or last:
+        schedule = self.config.schedule
+        last = self.step == schedule.steps or self._out_of_time()
+        if self.step % schedule.sample_every == 0 or last:
             save_samples(self.run_dir, self.step, self.sample_fixed(), self.stream)
         evaluating = 0.0
         if self.evaluator is not None and self._evaluation_due(last):
@@ -522,19 +336,19 @@ class Trainer:
             values = self.evaluate_now()
             evaluating = time.perf_counter() - began
             logger.log(self.step, {**values, "time": self.elapsed, "eval_seconds": evaluating})
-        if self.step % config.checkpoint_every == 0 and self._below_ceiling():
+        if self.step % schedule.checkpoint_every == 0 and self._below_ceiling():
             self.save_checkpoint()
         logger.advance()
         return evaluating
 
     def _time_slot(self) -> int:
         """How many whole ``eval_every_seconds`` periods of training time have passed."""
-        period = self.config.eval_every_seconds
+        period = self.config.evaluation.every_seconds
         # The clock furthest ahead over all processes, so that all evaluate at the same step.
         return int(distributed.maximum(self.elapsed) // period) if period else 0
 
     def _evaluation_due(self, last: bool) -> bool:
-        steps = self.config.eval_every
+        steps = self.config.evaluation.every
         slot = self._time_slot()
         due = last or (steps and self.step % steps == 0) or slot > self._eval_slot
         self._eval_slot = slot

@@ -29,15 +29,10 @@ def _atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: Path, meta:
 
 
 def export_weights(trainer: Trainer) -> Path:
-    """Write the sampling network (EMA generator if any; the VAE) to ``weights/``."""
+    """Write the task's sampling network (the EMA generator if any; the VAE) to ``weights/``."""
     folder = trainer.run_dir / WEIGHTS_DIR
-    meta = {"model_config": trainer.model_config.to_dict(), "step": trainer.step}
-    if trainer.config.kind == "vae":
-        name, module = "vae", trainer.vae
-    else:
-        name = "generator"
-        module = trainer.ema.model if trainer.ema is not None else trainer.generator
-        meta["ema"] = trainer.ema is not None
+    name, module, extra = trainer.task.exported()
+    meta = {"model_config": trainer.model_config.to_dict(), "step": trainer.step, **extra}
     path = folder / f"{name}.safetensors"
     _atomic_save_safetensors(module.state_dict(), path, meta)
     write_json(folder / "model.json", {"network": name, **meta})

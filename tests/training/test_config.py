@@ -1,0 +1,128 @@
+"""`TrainConfig`: nested sections that reject unknown keys, the flat command-line names, and the
+flat ``config.json`` of genlab 0.1.0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from genlab.errors import GenlabError
+from genlab.models.registry import ModelConfig
+from genlab.training.config import (
+    PRESETS,
+    RESUMABLE,
+    TrainConfig,
+    flat_config,
+    flat_paths,
+    resolve_config,
+    resumed_config,
+)
+
+OLD_RUN = Path(__file__).parent / "data" / "run-v0.1.0-wgan-gp"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_nested_and_flat_forms_round_trip(preset):
+    config = resolve_config(preset, hidden=(16,), lr_generator=3e-4, eval_every=50)
+    assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert TrainConfig.from_flat(config.to_flat()) == config
+
+
+def test_flat_names_land_in_their_sections():
+    config = resolve_config(
+        "wgan",
+        objective="hinge",
+        optimizer="adam",
+        n_critic=2,
+        lr_critic=1e-3,
+        steps=7,
+        eval_n=100,
+        eval_every_seconds=30.0,
+        arch="mlp",
+        hidden=(8, 8),
+    )
+    assert (config.objective.loss, config.objective.lipschitz) == ("hinge", "clip")
+    assert (config.objective.n_critic, config.optimiser.name) == (2, "adam")
+    assert config.optimiser.lr_critic == 1e-3
+    assert config.schedule.steps == 7
+    assert (config.evaluation.n, config.evaluation.every_seconds) == (100, 30.0)
+    assert isinstance(config.model, ModelConfig)
+    assert (config.model.arch, config.model.hidden) == ("mlp", (8, 8))
+    assert config.model.data_shape is None  # fixed once the data is known
+
+
+def test_the_network_options_live_in_one_model_config():
+    config = resolve_config("wgan-gp", latent_dim=8, width=4)
+    networks = config.model.for_data((1, 8, 8))
+    assert networks == ModelConfig(
+        arch="mlp", data_shape=(1, 8, 8), latent_dim=8, width=4, critic_norm="layer",
+        hidden=(256, 256, 256), likelihood="gaussian",
+    )  # fmt: skip
+    assert config.model.for_data((3, 32, 32)).arch == "dcgan"
+    # no network field is repeated outside the model section
+    top_level = {name for name, (section, _) in flat_paths().items() if section is None}
+    assert not top_level & {"arch", "latent_dim", "width", "hidden", "critic_norm", "likelihood"}
+
+
+@pytest.mark.parametrize("section", ["model", "objective", "optimiser", "schedule", "evaluation"])
+def test_every_section_refuses_unknown_keys(section):
+    values = TrainConfig().to_dict()
+    values[section]["typo"] = 1
+    with pytest.raises(GenlabError, match=rf"unknown {section} options \['typo'\]"):
+        TrainConfig.from_dict(values)
+
+
+def test_unknown_top_level_and_flat_keys_are_refused():
+    values = TrainConfig().to_dict()
+    values["stepz"] = 3
+    with pytest.raises(GenlabError, match=r"unknown training options \['stepz'\]"):
+        TrainConfig.from_dict(values)
+    with pytest.raises(GenlabError, match=r"unknown training options \['stepz'\]"):
+        resolve_config("wgan-gp", stepz=3)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(lr_generator=-1.0), "--lr must be positive"),
+        (dict(n_critic=0), "--n-critic must be at least 1"),
+        (dict(width=0), "--width must be at least 1"),
+        (dict(batch_size=0), "--batch-size must be at least 1"),
+        (dict(log_every=0), "--log-every must be at least 1"),
+        (dict(eval_n=1), "--eval-n must be at least 2"),
+        (dict(gp_weight=-1.0), "--gp-weight must be 0 or more"),
+        (dict(ema=1.0), "--ema is a decay"),
+        (dict(optimizer="sgd"), "unknown optimizer 'sgd'"),
+    ],
+)
+def test_errors_quote_the_command_line_flags(options, message):
+    with pytest.raises(GenlabError, match=message):
+        resolve_config("wgan-gp", **options)
+
+
+def test_an_old_flat_config_json_loads_and_reads_by_flat_names():
+    saved = json.loads((OLD_RUN / "config.json").read_text())
+    assert "model" not in saved  # the flat form of genlab 0.1.0
+    config = TrainConfig.from_dict(saved)
+    assert json.loads(json.dumps(config.to_flat())) == saved
+    assert flat_config(saved) == saved
+    assert flat_config(json.loads(json.dumps(config.to_dict()))) == saved
+    resumed = resumed_config(saved, steps=6)
+    assert (resumed.schedule.steps, resumed.objective.n_critic) == (6, 5)
+
+
+def test_resume_changes_only_what_resumable_names():
+    saved = resolve_config("wgan-gp").to_dict()
+    assert resumed_config(saved, eval_n=10).evaluation.n == 10
+    assert {"steps", "minutes", "eval_every"} <= set(RESUMABLE) <= set(flat_paths())
+    with pytest.raises(GenlabError, match="--n-critic cannot change"):
+        resumed_config(saved, n_critic=2)
+
+
+def test_every_kind_has_a_training_task():
+    from genlab.training.config import KINDS
+    from genlab.training.tasks import TASKS
+
+    assert set(TASKS) == set(KINDS)
