@@ -8,9 +8,7 @@ deep inside an eigensolver.
 
 from __future__ import annotations
 
-import difflib
 import warnings
-from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -108,15 +106,6 @@ def warn_if_rank_deficient(n: int, d: int, *, what: str = "features") -> None:
             FIDBiasWarning,
             stacklevel=3,
         )
-
-
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'fid'?)`` for the closest of ``known`` names, or ``""`` when none is close.
-
-    For the errors of unknown names (metrics, extractors): a typo gets its likely fix.
-    """
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _to_tensor(features: ArrayLike, what: str) -> torch.Tensor:

@@ -58,6 +58,7 @@ from genlab.metrics.features.inception import (
     PROTOCOL_RESIZE,
     PROTOCOL_WEIGHTS_SHA256,
 )
+from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.progress import Progress
 
 EXTRACTOR_NAME = "classifier-mnist"
@@ -401,6 +402,7 @@ class ClassifierExtractor:
             )
         self.dim = self.config.hidden
         self.num_classes = self.config.num_classes
+        self.capabilities = ExtractorCapabilities(logits=True, classes=self.num_classes)
         self.rgb = rgb
         self.resize = resize
         self.batch_size = batch_size
@@ -427,8 +429,8 @@ class ClassifierExtractor:
         return torch.cat(parts) if parts else torch.empty(0, self.dim)
 
     @torch.inference_mode()
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Class logits (N, 10) float32."""
+    def logits(self, images: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits (N, 10) float32 (``features`` is accepted and not needed)."""
         parts = [self.inference(batch).float().cpu() for batch in self._batches(images)]
         return torch.cat(parts) if parts else torch.empty(0, self.num_classes)
 

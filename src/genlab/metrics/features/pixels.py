@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from genlab.data.imageio import check_uint8_images
 from genlab.errors import GenlabError
+from genlab.metrics.features.registry import FEATURES_ONLY
 
 
 class PixelDimensionUnknownError(GenlabError, AttributeError):
@@ -45,6 +46,7 @@ class PixelExtractor:
     """
 
     name = "pixels"
+    capabilities = FEATURES_ONLY  # no class logits
 
     def __init__(self, *, size: int | None = None) -> None:
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):

@@ -5,7 +5,13 @@ A feature extractor is any object with
 - ``name: str`` and ``dim: int`` (features per image),
 - ``__call__(images) -> features``: uint8 N×C×H×W tensor in, floating (N, dim) tensor out,
 - ``protocol() -> dict``: everything that changes its output (name, weights SHA-256, resize mode,
-  input size, ...), JSON-serialisable, used in cache keys and stored with feature statistics.
+  input size, ...), JSON-serialisable, used in cache keys and stored with feature statistics,
+
+and may declare what more it gives in ``capabilities`` (an `ExtractorCapabilities`): class logits
+from ``logits(images, features=None)`` (the Inception Score needs them), and whether those are
+the classes of a classifier of the data set (mode coverage counts them). Metrics check these
+declarations (`capabilities`) before any image is read; an extractor that declares nothing gives
+features only.
 
 Extractors are registered by name with a factory ``factory(**options) -> extractor``. The built-in
 entries are registered as "module:attribute" strings and imported on first use, so importing this
@@ -23,8 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 
 from genlab.data.imageio import check_uint8_images
-from genlab.errors import GenlabError
-from genlab.metrics.validation import did_you_mean
+from genlab.errors import GenlabError, did_you_mean
 from genlab.progress import Progress
 
 #: Images per extractor call in `extract_features`.
@@ -44,6 +49,37 @@ class FeatureExtractor(Protocol):
 
 
 ExtractorFactory = Callable[..., FeatureExtractor]
+
+
+@dataclass(frozen=True)
+class ExtractorCapabilities:
+    """What an extractor gives beyond features.
+
+    ``logits``: ``extractor.logits(images, features=None)`` returns (N, K) class logits; given the
+    batch's features, an extractor whose logits follow from them (Inception: pool3 · Wᵀ) may use
+    them instead of a second forward pass. ``classes``: K when the logits are the classes of a
+    classifier of the data set (mode coverage counts them), else None. ``no_logits``: why there
+    are no logits, when the extractor knows (FID weights without the fc layer).
+    """
+
+    logits: bool = False
+    classes: int | None = None
+    no_logits: str | None = None
+
+
+#: What an extractor that declares nothing gives: features only.
+FEATURES_ONLY = ExtractorCapabilities()
+
+
+def capabilities(extractor: FeatureExtractor) -> ExtractorCapabilities:
+    """The capabilities ``extractor`` declares in its ``capabilities`` attribute, else none."""
+    declared = getattr(extractor, "capabilities", FEATURES_ONLY)
+    if not isinstance(declared, ExtractorCapabilities):
+        raise GenlabError(
+            f"extractor {extractor.name!r} declares capabilities {declared!r}; they must be an "
+            "ExtractorCapabilities"
+        )
+    return declared
 
 
 @dataclass(frozen=True)
