@@ -119,7 +119,7 @@ def test_kid_options_and_reference_count_reach_the_metric(image_sets):
     common = dict(metrics="kid", features="pixels", cache=False, progress=False)
     with pytest.raises(GenlabError, match=r"--kid-subset-size 261 is more than .*\(300 and 260\)"):
         evaluate(str(path_a), str(path_b), kid_subset_size=261, **common)
-    with pytest.raises(GenlabError, match="kid_subsets must be an integer of at least 1"):
+    with pytest.raises(GenlabError, match="kid_subsets must be a positive integer"):
         evaluate(str(path_a), str(path_b), kid_subsets=0, **common)
     with pytest.raises(GenlabError, match="n_ref must be a positive integer, 'all' or None"):
         evaluate(str(path_a), str(path_b), n_ref=0, **common)

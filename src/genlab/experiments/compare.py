@@ -101,7 +101,7 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "recall": (_title(keys.RECALL), CLASSIFIER, keys.RECALL),
     "density": (_title(keys.DENSITY), CLASSIFIER, keys.DENSITY),
     "coverage": (_title(keys.COVERAGE), CLASSIFIER, keys.COVERAGE),
-    "modes": ("digits covered", CLASSIFIER, registry.MODES_COVERED),
+    "modes": ("digits covered", CLASSIFIER, keys.MODES_COVERED),
     "recon_mse": ("recon. MSE", "reconstruction", keys.MSE),
 }
 # Shown ×1000 (the registry's scale of KID) so that the table has no columns of zeros.

@@ -7,6 +7,7 @@ records in `genlab.metrics.registry` name these functions; `genlab.metrics.evalu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -28,14 +29,7 @@ def fid(inputs: MetricInputs) -> dict[str, float]:
     a, b, options = inputs.a, inputs.b, inputs.options
     result = {keys.FID: fid_from_statistics(a.statistics, b.statistics)}
     if options.ci:
-        interval = fid_with_ci(
-            a.features,
-            b.features,
-            num_resamples=options.ci_resamples,
-            seed=options.seed,
-            method=CI_METHOD,
-        )
-        result.update(_interval(keys.FID, interval))
+        result.update(_interval(keys.FID, fid_with_ci, inputs))
     return result
 
 
@@ -59,16 +53,8 @@ def kid(inputs: MetricInputs) -> dict[str, float]:
     )
     result = {keys.KID_MEAN: mean, keys.KID_STD: std}
     if options.ci:
-        interval = kid_with_ci(
-            a.features,
-            b.features,
-            num_resamples=options.ci_resamples,
-            seed=options.seed,
-            method=CI_METHOD,
-            num_subsets=options.kid_subsets,
-            subset_size=options.kid_subset_size,
-        )
-        result.update(_interval(keys.KID_MEAN, interval))
+        subsets = {"num_subsets": options.kid_subsets, "subset_size": options.kid_subset_size}
+        result.update(_interval(keys.KID_MEAN, kid_with_ci, inputs, **subsets))
     return result
 
 
@@ -105,5 +91,16 @@ def reconstruction(inputs: MetricInputs) -> dict[str, float]:
     )
 
 
-def _interval(key: str, interval: Any) -> dict[str, float]:
+def _interval(
+    key: str, with_ci: Callable[..., Any], inputs: MetricInputs, **options: Any
+) -> dict[str, float]:
+    """The bootstrap interval of ``key`` from ``with_ci`` (`genlab.metrics.bootstrap`)."""
+    interval = with_ci(
+        inputs.a.features,
+        inputs.b.features,
+        num_resamples=inputs.options.ci_resamples,
+        seed=inputs.options.seed,
+        method=CI_METHOD,
+        **options,
+    )
     return {key + keys.CI_LOW_SUFFIX: interval.low, key + keys.CI_HIGH_SUFFIX: interval.high}

@@ -52,6 +52,7 @@ import torch
 
 import genlab
 from genlab import distributed
+from genlab.arrays import check_integer
 from genlab.data.imageio import signed_to_uint8, uint8_to_signed
 from genlab.errors import GenlabError
 from genlab.metrics import keys, registry
@@ -67,9 +68,17 @@ from genlab.metrics.reconstruction import reconstruction_error
 from genlab.metrics.registry import (
     CI_CONFIDENCE,
     CI_METHOD,
+    DC,
     DEFAULT_CI_RESAMPLES,
+    FID,
+    FID_INFINITY,
+    IS,
+    KID,
     KID_SUBSET_SIZE,
     KID_SUBSETS,
+    MODES,
+    PR,
+    RECON,
     Metric,
     MetricInputs,
     MetricOptions,
@@ -86,7 +95,7 @@ from genlab.progress import Progress
 #: The built-in metric names with one line each (`genlab.metrics.registry.available` also lists
 #: metrics registered later).
 METRICS = registry.available()
-DEFAULT_METRICS = ("fid",)
+DEFAULT_METRICS = (FID,)
 DEFAULT_FEATURES = "inception"
 DEFAULT_BATCH_SIZE = 200
 
@@ -226,12 +235,12 @@ def evaluate(
     """
     chosen = parse_metrics(metrics)
     records = registry.records(chosen)
-    _check_positive("batch_size", batch_size)
-    _check_positive("ci_resamples", ci_resamples, minimum=2)
-    _check_positive("seed", seed, minimum=0)
-    _check_positive("kid_subsets", kid_subsets)
+    check_integer(batch_size, "batch_size")
+    check_integer(ci_resamples, "ci_resamples", minimum=2)
+    check_integer(seed, "seed", minimum=0)
+    check_integer(kid_subsets, "kid_subsets")
     if kid_subset_size is not None:
-        _check_positive("kid_subset_size", kid_subset_size, minimum=2)
+        check_integer(kid_subset_size, "kid_subset_size", minimum=2)
     n_a_asked = _reference_count(n, n_ref)
     distributed.init()
     a = _resolve(source_a, n=n_a_asked, seed=seed + 1, data_dir=data_dir)
@@ -242,7 +251,7 @@ def evaluate(
     # Before any image is read: statistics files fix the extractor (read from their protocol).
     features = _features_for_statistics(features, a, b, needs_a, needs_b)
     subset_size = (
-        _checked_kid_subset_size(a.count, b.count, kid_subset_size) if "kid" in chosen else None
+        _checked_kid_subset_size(a.count, b.count, kid_subset_size) if KID in chosen else None
     )
     store = _as_cache(cache)
     extractor = None
@@ -315,7 +324,7 @@ def compute_statistics(
     is `DEFAULT_FEATURES`). The statistics' protocol is the extractor's, so a later FID against
     them checks that the features agree.
     """
-    _check_positive("batch_size", batch_size)
+    check_integer(batch_size, "batch_size")
     distributed.init()
     resolved = _resolve(source, n=n, seed=seed, data_dir=data_dir)
     if isinstance(resolved, StatisticsSource):
@@ -537,11 +546,6 @@ def _as_cache(cache: bool | FeatureCache | None) -> FeatureCache | None:
     if isinstance(cache, FeatureCache):
         return cache
     return FeatureCache() if cache else None
-
-
-def _check_positive(name: str, value: int, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise GenlabError(f"{name} must be an integer of at least {minimum}, got {value!r}")
 
 
 # --- Extraction ------------------------------------------------------------------------------
@@ -842,9 +846,17 @@ def _protocol(
 
 __all__ = [
     "ALL",
+    "DC",
     "DEFAULT_METRICS",
+    "FID",
+    "FID_INFINITY",
+    "IS",
+    "KID",
     "METRICS",
+    "MODES",
+    "PR",
     "PROTOCOL",
+    "RECON",
     "Extracted",
     "Needs",
     "build_extractor",

@@ -37,6 +37,16 @@ LOWER = "↓"
 NEITHER = ""
 _DIRECTION_TEXT = {HIGHER: "higher is better", LOWER: "lower is better", NEITHER: ""}
 
+#: Names of the built-in metrics, as `evaluate` and ``genlab eval --metrics`` take them.
+FID = "fid"
+FID_INFINITY = "fid-inf"
+KID = "kid"
+IS = "is"
+PR = "pr"
+DC = "dc"
+MODES = "modes"
+RECON = "recon"
+
 # Settings fixed by the metrics' papers, recorded in every result. KID's two are defaults
 # (torch-fidelity's kid_subsets and kid_subset_size), overridable.
 KID_SUBSETS = 100
@@ -47,12 +57,6 @@ IS_SPLITS = 10
 CI_CONFIDENCE = 0.95
 CI_METHOD = "shifted_percentile"
 DEFAULT_CI_RESAMPLES = 100
-
-# The modes metric's keys (genlab.metrics.modes defines them; spelt here to keep numpy out).
-MODES_COVERED = "modes_covered"
-MODE_KL_UNIFORM = "mode_kl_uniform"
-MODE_CONFIDENCE = "mode_confidence"
-MODE_COUNTS = "mode_counts"
 
 
 @dataclass(frozen=True)
@@ -165,11 +169,13 @@ class Metric:
     settings: Callable[[MetricOptions], dict[str, Any]] = field(default=lambda options: {})
     #: Keys of non-numeric values the result also holds (per-class counts), not shown in tables.
     other_keys: tuple[str, ...] = ()
-    #: Whether the metric is computed from extracted features, statistics or logits (not from
-    #: images or a run it reads itself).
-    uses_extractor: bool = True
     #: What error messages call it (``reconstruction error``); empty: its name.
     title: str = ""
+
+    @property
+    def uses_extractor(self) -> bool:
+        """Whether it is computed from extracted statistics, features or logits."""
+        return self.needs_a.anything or self.needs_b.anything
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -179,21 +185,24 @@ class Metric:
 
     def run(self, inputs: MetricInputs) -> dict[str, Any]:
         """``compute(inputs)``, importing a ``"module:function"`` compute first."""
-        return _resolve(self.name, self.compute)(inputs)
+        return load(self.compute, what=f"metric {self.name!r}")(inputs)
 
 
-def _resolve(name: str, compute: Callable[..., Any] | str) -> Callable[..., Any]:
-    if not isinstance(compute, str):
-        return compute
-    module_name, _, attribute = compute.partition(":")
+def load(target: Callable[..., Any] | str, *, what: str) -> Callable[..., Any]:
+    """``target`` itself, or the object a ``"package.module:attribute"`` string names, imported
+    now (registries keep such strings so that importing them loads no network or torch code)."""
+    if not isinstance(target, str):
+        return target
+    module_name, _, attribute = target.partition(":")
     try:
         return getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
-        raise GenlabError(f"metric {name!r} could not load {compute!r} ({exc})") from exc
+        raise GenlabError(
+            f"{what} could not be loaded from {target!r} ({exc}); "
+            "check the registration or install what it needs"
+        ) from exc
 
 
-_LOWER_KEYS: dict[str, Any] = {"better": LOWER}
-_HIGHER_KEYS: dict[str, Any] = {"better": HIGHER}
 _BUILTIN = "genlab.metrics.compute"
 
 _METRICS: dict[str, Metric] = {}
@@ -285,7 +294,7 @@ def result_key(key: str) -> ResultKey | None:
 
 register(
     Metric(
-        name="fid",
+        name=FID,
         summary="Fréchet Inception Distance between A and B",
         compute=f"{_BUILTIN}:fid",
         results=(ResultKey(keys.FID, "FID", "FID", LOWER),),
@@ -296,7 +305,7 @@ register(
 )
 register(
     Metric(
-        name="fid-inf",
+        name=FID_INFINITY,
         summary="FID extrapolated to infinitely many samples of B",
         compute=f"{_BUILTIN}:fid_infinity",
         results=(ResultKey(keys.FID_INFINITY, "FID∞", "FID∞", LOWER),),
@@ -306,7 +315,7 @@ register(
 )
 register(
     Metric(
-        name="kid",
+        name=KID,
         summary="Kernel Inception Distance (mean ± std over subsets)",
         compute=f"{_BUILTIN}:kid",
         # KID is quoted ×10³ (Bińkowski et al. 2018; StyleGAN2-ADA's tables), as its raw values
@@ -330,7 +339,7 @@ register(
 )
 register(
     Metric(
-        name="is",
+        name=IS,
         summary="Inception Score of B (needs logits: Inception weights with fc, or a classifier)",
         compute=f"{_BUILTIN}:inception_score",
         results=(ResultKey(keys.IS_MEAN, "IS", "Inception Score", HIGHER, spread=keys.IS_STD),),
@@ -343,7 +352,7 @@ register(
 )
 register(
     Metric(
-        name="pr",
+        name=PR,
         summary=f"precision and recall of B against A (k = {PR_K})",
         compute=f"{_BUILTIN}:precision_recall",
         results=(
@@ -357,7 +366,7 @@ register(
 )
 register(
     Metric(
-        name="dc",
+        name=DC,
         summary=f"density and coverage of B against A (k = {DC_K})",
         compute=f"{_BUILTIN}:density_coverage",
         results=(
@@ -371,15 +380,15 @@ register(
 )
 register(
     Metric(
-        name="modes",
+        name=MODES,
         summary="classes of a classifier that B covers (classifier features only)",
         compute=f"{_BUILTIN}:modes",
         results=(
-            ResultKey(MODES_COVERED, "Modes", "modes covered", HIGHER),
-            ResultKey(MODE_KL_UNIFORM, "Mode KL", "KL(modes ‖ uniform), nats", LOWER),
-            ResultKey(MODE_CONFIDENCE, "Confidence", "classifier confidence", NEITHER),
+            ResultKey(keys.MODES_COVERED, "Modes", "modes covered", HIGHER),
+            ResultKey(keys.MODE_KL_UNIFORM, "Mode KL", "KL(modes ‖ uniform), nats", LOWER),
+            ResultKey(keys.MODE_CONFIDENCE, "Confidence", "classifier confidence", NEITHER),
         ),
-        other_keys=(MODE_COUNTS,),
+        other_keys=(keys.MODE_COUNTS,),
         needs_b=Needs(logits=True),
         requires=frozenset({CLASSIFIER}),
         refusal="mode coverage counts the classes of a classifier of the data set, which the "
@@ -388,7 +397,7 @@ register(
 )
 register(
     Metric(
-        name="recon",
+        name=RECON,
         summary="reconstruction error of B, a VAE run, on A's images",
         compute=f"{_BUILTIN}:reconstruction",
         results=(
@@ -398,7 +407,6 @@ register(
         ),
         needs_a=Needs(images=True),
         needs_b=Needs(run=True),
-        uses_extractor=False,
         title="reconstruction error",
     )
 )

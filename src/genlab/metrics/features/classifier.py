@@ -47,6 +47,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images, uint8_to_signed
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError, NonFiniteLossError
 from genlab.fileio import atomic_write_bytes
@@ -379,8 +380,7 @@ class ClassifierExtractor:
         batch_size: int = 256,
         device: str | torch.device = "cpu",
     ) -> None:
-        if batch_size < 1:
-            raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+        check_integer(batch_size, "batch_size")
         if rgb not in RGB_MODES:
             raise GenlabError(f"unknown rgb mode {rgb!r}; use one of {RGB_MODES}")
         if resize not in RESIZE_MODES:
@@ -576,8 +576,8 @@ def train_classifier(
     """
     from genlab.data.mnist import load_mnist
 
-    if epochs < 1 or batch_size < 1:
-        raise GenlabError(f"epochs and batch_size must be at least 1, got {epochs}, {batch_size}")
+    check_integer(epochs, "epochs")
+    check_integer(batch_size, "batch_size")
     config = config or ClassifierConfig()
     train = load_mnist("train", data_dir=data_dir)
     test = load_mnist("test", data_dir=data_dir)

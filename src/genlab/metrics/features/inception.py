@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images
 from genlab.errors import GenlabError
 from genlab.metrics.features import inception_weights
@@ -362,8 +363,7 @@ class InceptionExtractor:
         device: str | torch.device = "cpu",
         batch_size: int = 50,
     ) -> None:
-        if batch_size < 1:
-            raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+        check_integer(batch_size, "batch_size")
         loaded = _load_weights(weights)
         self.weights_sha256 = loaded.sha256
         self.has_fc = loaded.has_fc

@@ -20,7 +20,6 @@ registry (for example to list names in the CLI) loads no network code.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,8 +27,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images
 from genlab.errors import GenlabError, did_you_mean
+from genlab.metrics.registry import load
 from genlab.progress import Progress
 
 #: Images per extractor call in `extract_features`.
@@ -161,7 +162,7 @@ def get_extractor(name: str, **options: Any) -> FeatureExtractor:
     """
     check_extractor_name(name)
     entry = _EXTRACTORS[name]
-    factory = _resolve(name, entry.factory)
+    factory = load(entry.factory, what=f"extractor {name!r}")
     _check_options(name, factory, options)
     return factory(**options)
 
@@ -213,8 +214,7 @@ def extract_features(
         If there are no images, a batch is not uint8 N×C×H×W, or the extractor returns the wrong
         shape.
     """
-    if batch_size < 1:
-        raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+    check_integer(batch_size, "batch_size")
     total = images.shape[0] if isinstance(images, torch.Tensor) else None
     batches = [images] if isinstance(images, torch.Tensor) else images
     parts: list[torch.Tensor] = []
@@ -250,19 +250,6 @@ def _run(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
             f"{images.shape[0]} images; it must return floating features of shape {expected}"
         )
     return features.detach().cpu()
-
-
-def _resolve(name: str, factory: ExtractorFactory | str) -> ExtractorFactory:
-    if not isinstance(factory, str):
-        return factory
-    module_name, _, attribute = factory.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise GenlabError(
-            f"extractor {name!r} could not be loaded from {factory!r} ({exc}); "
-            "check the registration or install what it needs"
-        ) from exc
 
 
 def _check_options(name: str, factory: ExtractorFactory, options: dict[str, Any]) -> None:
