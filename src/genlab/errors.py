@@ -7,6 +7,9 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class GenlabError(Exception):
     """A problem the user can fix; its message says what was found and what to do."""
@@ -26,3 +29,12 @@ class InvalidImageError(GenlabError):
 
 class NonFiniteLossError(GenlabError):
     """Training produced a NaN or infinite loss or gradient."""
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'fid'?)`` for the closest of ``known`` names, or ``""`` when none is close.
+
+    For the errors of unknown names (metrics, extractors): a typo gets its likely fix.
+    """
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -81,7 +81,7 @@ def test_save_stats_then_fid_against_the_file(sets, tmp_path):
 
 
 def test_table_rows_use_the_public_result_keys():
-    # The CLI spells keys as strings to keep `genlab --help` free of torch; they must match.
+    # The table's rows come from the metric registry; its keys must be the public ones.
     public = {
         value
         for module in (keys, modes)

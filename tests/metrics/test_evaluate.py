@@ -23,7 +23,9 @@ from genlab.metrics.evaluate import (
     extract,
     parse_metrics,
 )
+from genlab.metrics.features.inception import NO_FC_MESSAGE
 from genlab.metrics.features.pixels import PixelExtractor
+from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.metrics.fid import fid_infinity
 from genlab.metrics.inception_score import inception_score
 from genlab.metrics.kid import kernel_inception_distance
@@ -117,7 +119,7 @@ def test_kid_options_and_reference_count_reach_the_metric(image_sets):
     common = dict(metrics="kid", features="pixels", cache=False, progress=False)
     with pytest.raises(GenlabError, match=r"--kid-subset-size 261 is more than .*\(300 and 260\)"):
         evaluate(str(path_a), str(path_b), kid_subset_size=261, **common)
-    with pytest.raises(GenlabError, match="kid_subsets must be an integer of at least 1"):
+    with pytest.raises(GenlabError, match="kid_subsets must be a positive integer"):
         evaluate(str(path_a), str(path_b), kid_subsets=0, **common)
     with pytest.raises(GenlabError, match="n_ref must be a positive integer, 'all' or None"):
         evaluate(str(path_a), str(path_b), n_ref=0, **common)
@@ -189,11 +191,13 @@ def test_confidence_intervals_match_the_bootstrap_functions(image_sets):
 class _LogitPixels(PixelExtractor):
     """Pixels plus fixed linear 'class logits', standing in for a classifier."""
 
+    capabilities = ExtractorCapabilities(logits=True)
+
     def __init__(self) -> None:
         super().__init__()
         self.weight = torch.randn(64, 5, generator=torch.Generator().manual_seed(0))
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
+    def logits(self, images: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
         return (images.reshape(len(images), -1).float() / 255.0) @ self.weight
 
 
@@ -209,8 +213,7 @@ def test_inception_score_uses_the_extractor_logits(image_sets):
 
 
 class _Classifier(_LogitPixels):
-    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.logits(images), dim=1)
+    capabilities = ExtractorCapabilities(logits=True, classes=5)
 
 
 def test_mode_coverage_uses_the_classifier_probabilities(image_sets):
@@ -230,23 +233,19 @@ def test_mode_coverage_uses_the_classifier_probabilities(image_sets):
     assert 1 <= result[MODES_COVERED] <= 5
 
 
-class _Pool3Network(torch.nn.Module):
-    def __init__(self, weight: torch.Tensor | None) -> None:
-        super().__init__()
-        self.weight = weight
-
-    def logits_from_pool3(self, pool3: torch.Tensor) -> torch.Tensor:
-        return pool3 @ self.weight
-
-
 class _InceptionLike(PixelExtractor):
     """An extractor shaped like InceptionExtractor: logits come from its features."""
 
     def __init__(self, *, has_fc: bool) -> None:
         super().__init__()
-        self.has_fc = has_fc
-        self.network = _Pool3Network(torch.randn(64, 7, generator=torch.Generator().manual_seed(1)))
-        self.device = torch.device("cpu")
+        self.capabilities = ExtractorCapabilities(
+            logits=has_fc, no_logits=None if has_fc else NO_FC_MESSAGE
+        )
+        self.weight = torch.randn(64, 7, generator=torch.Generator().manual_seed(1))
+
+    def logits(self, images: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        assert features is not None, "evaluate passes the batch's features along"
+        return features @ self.weight
 
 
 def test_inception_logits_come_from_the_same_features(image_sets):
@@ -255,7 +254,7 @@ def test_inception_logits_come_from_the_same_features(image_sets):
     result = evaluate(
         str(path_a), str(path_b), metrics="is", features=extractor, cache=False, progress=False
     )
-    logits = torch.from_numpy(_pixel_features(b)).float() @ extractor.network.weight
+    logits = torch.from_numpy(_pixel_features(b)).float() @ extractor.weight
     expected = inception_score(logits, splits=10)
     assert (result[keys.IS_MEAN], result[keys.IS_STD]) == pytest.approx(expected, rel=1e-6)
 

@@ -16,29 +16,16 @@ from click.core import ParameterSource
 
 from genlab.errors import GenlabError
 from genlab.fileio import json_text, write_json
+from genlab.metrics import keys, registry
 
-# Rows of the table: (result key, label, key of the ± value or None). Imported names would pull
-# torch into `genlab --help`; the strings are checked against genlab.metrics.keys and
-# genlab.metrics.modes in the tests.
-_ROWS = (
-    ("fid", "FID", None),
-    ("fid_infinity", "FID∞", None),
-    ("kid_mean", "KID ×10³", "kid_std"),
-    ("is_mean", "IS", "is_std"),
-    ("precision", "Precision", None),
-    ("recall", "Recall", None),
-    ("density", "Density", None),
-    ("coverage", "Coverage", None),
-    ("mse", "MSE", None),
-    ("l2", "L2", None),
-    ("psnr", "PSNR (dB)", None),
-    ("modes_covered", "Modes", None),
-    ("mode_kl_uniform", "Mode KL", None),
-    ("mode_confidence", "Confidence", None),
-)
-# KID is quoted ×10³ (Bińkowski et al. 2018; StyleGAN2-ADA's tables), as its raw values of a few
-# thousandths lose their digits at four decimals. Only the table is scaled; JSON stays raw.
-_SCALES = {"kid_mean": 1e3}
+
+def _rows() -> tuple[tuple[str, str, str | None], ...]:
+    """Rows of the table, from the metric registry (which imports no torch): (result key, label,
+    key of the ± value or None). Only the table is scaled (KID ×10³); JSON stays raw."""
+    return tuple((r.key, r.table_label, r.spread) for r in registry.result_keys())
+
+
+_ROWS = _rows()  # the built-in metrics' rows; format_table reads the registry afresh
 
 #: The ``--json`` value that writes the JSON to standard output.
 STDOUT = "-"
@@ -100,7 +87,7 @@ class _Count(click.ParamType):
     "--metrics",
     default="fid",
     show_default=True,
-    help="Comma-separated: fid, fid-inf, kid, is, pr, dc, modes, recon.",
+    help=f"Comma-separated: {', '.join(registry.available())}.",
 )
 @click.option(
     "--features",
@@ -375,11 +362,13 @@ def evaluation_name(result: dict[str, Any]) -> str:
 def format_table(result: dict[str, Any]) -> str:
     """One line per metric: ``FID  12.3456``, ``KID ×10³  2.71 ± 0.35``, with CIs when present."""
     lines = []
-    for key, label, spread in _ROWS:
+    rows = registry.result_keys()
+    for row in rows:
+        key, label, spread = row.key, row.table_label, row.spread
         if key not in result:
             continue
-        scale = _SCALES.get(key)
-        show = _number if scale is None else (lambda value, s=scale: _scaled(value * s))
+        scale = row.scale
+        show = _number if scale == 1 else (lambda value, s=scale: _scaled(value * s))
         text = show(result[key])
         if spread is not None and spread in result:
             note = _no_spread(key, result)
@@ -388,7 +377,7 @@ def format_table(result: dict[str, Any]) -> str:
         if low is not None and high is not None:
             text += f"   95% CI [{show(low)}, {show(high)}]"
         lines.append(f"{label:<10} {text}")
-    shown = {key for row in _ROWS for key in (row[0], row[2]) if key}
+    shown = {key for row in rows for key in (row.key, row.spread) if key}
     shown |= {key for key in result if key.endswith(("_ci_low", "_ci_high"))}
     for key, value in result.items():  # anything else numeric, e.g. mode coverage
         if key not in shown and key != "protocol" and isinstance(value, int | float):
@@ -402,7 +391,7 @@ def _no_spread(key: str, result: dict[str, Any]) -> str | None:
     With one subset, or subsets as large as both sources (every subset is then all images of A
     and of B), every subset gives the same value and the spread is rounding noise (± 3e-16).
     """
-    if key != "kid_mean":
+    if key != keys.KID_MEAN:
         return None
     protocol = result.get("protocol") or {}
     settings = protocol.get("settings") or {}

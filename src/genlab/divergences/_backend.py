@@ -1,4 +1,4 @@
-"""Input conversion shared by the divergence functions.
+"""Input conversion shared by the divergence functions (on top of `genlab.arrays`).
 
 Every distance here accepts numpy arrays or torch tensors of any float dtype on any device, and
 computes in float64 numpy on the CPU: these are evaluation tools, where a float32 rounding error in
@@ -8,30 +8,12 @@ losses that need gradients live in `genlab.objectives`.)
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import torch
 
+from genlab.arrays import ArrayLike, as_float64, check_same_dimension
 from genlab.errors import GenlabError
 
-ArrayLike = Any  # numpy array, torch tensor, or nested sequence of numbers
-
-
-def as_float64(values: ArrayLike, *, name: str) -> np.ndarray:
-    """``values`` as a float64 numpy array; NaN or infinite entries raise `GenlabError`."""
-    if isinstance(values, torch.Tensor):
-        array = values.detach().to("cpu", torch.float64).numpy()
-    else:
-        try:
-            array = np.asarray(values, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise GenlabError(
-                f"{name} must be an array of numbers, got {type(values).__name__}"
-            ) from exc
-    if not np.all(np.isfinite(array)):
-        raise GenlabError(f"{name} contains NaN or infinite values; remove them before measuring")
-    return array
+__all__ = ["ArrayLike", "as_float64", "as_generator", "as_points", "as_weights", "same_dimension"]
 
 
 def as_points(values: ArrayLike, *, name: str, min_count: int = 1) -> np.ndarray:
@@ -49,12 +31,15 @@ def as_points(values: ArrayLike, *, name: str, min_count: int = 1) -> np.ndarray
     return array
 
 
-def same_dimension(x: np.ndarray, y: np.ndarray, *, names: str = "x and y") -> None:
+def same_dimension(x: np.ndarray, y: np.ndarray, *, names: tuple[str, str] = ("x", "y")) -> None:
     """Raise unless two (n, d) samples live in the same space."""
-    if x.shape[1] != y.shape[1]:
-        raise GenlabError(
-            f"{names} must have the same dimension, got {x.shape[1]} and {y.shape[1]}"
-        )
+    check_same_dimension(
+        x.shape[1],
+        y.shape[1],
+        what_a=names[0],
+        what_b=names[1],
+        fix="both must have the same dimension",
+    )
 
 
 def as_weights(weights: ArrayLike | None, count: int, *, name: str) -> np.ndarray:

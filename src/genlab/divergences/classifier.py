@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from genlab.arrays import check_integer
 from genlab.divergences._backend import ArrayLike, as_points, same_dimension
 from genlab.errors import GenlabError
 from genlab.models.mlp import MLPCritic
@@ -105,8 +106,7 @@ def classifier_js_lower_bound(
     """
     if not 0 < holdout < 1:
         raise GenlabError(f"holdout must lie in (0, 1), got {holdout}")
-    if not isinstance(steps, int) or steps < 1:
-        raise GenlabError(f"steps must be a positive integer, got {steps!r}")
+    check_integer(steps, "steps")
     x_points = as_points(x, name="x", min_count=4)
     y_points = as_points(y, name="y", min_count=4)
     same_dimension(x_points, y_points)

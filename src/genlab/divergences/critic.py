@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genlab.arrays import check_integer
 from genlab.divergences._backend import ArrayLike, as_generator, as_points, same_dimension
 from genlab.divergences.wasserstein import exact_wasserstein
 from genlab.errors import GenlabError
@@ -91,7 +92,7 @@ def critic_wasserstein(
     parameter.
     """
     p_points, q_points = as_points(p, name="p"), as_points(q, name="q")
-    same_dimension(p_points, q_points, names="p and q")
+    same_dimension(p_points, q_points, names=("p", "q"))
     return _mean_score(critic, p_points, batch_size) - _mean_score(critic, q_points, batch_size)
 
 
@@ -143,10 +144,9 @@ def fit_critic(
     """
     if isinstance(method, str):
         method = make_lipschitz_method(method, clip=clip, gp_weight=gp_weight)
-    if not isinstance(steps, int) or steps < 1:
-        raise GenlabError(f"steps must be a positive integer, got {steps!r}")
+    check_integer(steps, "steps")
     p_points, q_points = as_points(p, name="p"), as_points(q, name="q")
-    same_dimension(p_points, q_points, names="p and q")
+    same_dimension(p_points, q_points, names=("p", "q"))
     p_tensor = torch.from_numpy(p_points).float()
     q_tensor = torch.from_numpy(q_points).float()
     objective = Wasserstein()

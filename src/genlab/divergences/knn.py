@@ -7,6 +7,7 @@ import math
 import numpy as np
 from scipy.spatial import cKDTree
 
+from genlab.arrays import check_integer
 from genlab.divergences._backend import ArrayLike, as_points, same_dimension
 from genlab.errors import GenlabError
 
@@ -53,8 +54,7 @@ def knn_kl_divergence(x: ArrayLike, y: ArrayLike, *, k: int = 1) -> float:
         Too few points for k, mismatched dimensions, or duplicate points (zero distances), which
         mean the samples are not from a continuous distribution.
     """
-    if not isinstance(k, int) or k < 1:
-        raise GenlabError(f"k must be a positive integer, got {k!r}")
+    check_integer(k, "k")
     x_points = as_points(x, name="x", min_count=k + 1)
     y_points = as_points(y, name="y", min_count=k)
     same_dimension(x_points, y_points)

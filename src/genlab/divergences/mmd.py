@@ -14,8 +14,11 @@ polynomial kernel on Inception features (Bińkowski et al., "Demystifying MMD GA
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from genlab.arrays import check_integer
 from genlab.divergences._backend import ArrayLike, as_points, same_dimension
 from genlab.errors import GenlabError
 
@@ -81,11 +84,20 @@ def mmd2(
             raise GenlabError(f"the Gaussian bandwidth must be positive, got {sigma}")
         gram = lambda u, v: gaussian_kernel(u, v, bandwidth=sigma)  # noqa: E731
     else:
-        if not isinstance(degree, int) or degree < 1:
-            raise GenlabError(f"degree must be a positive integer, got {degree!r}")
+        check_integer(degree, "degree")
         gram = lambda u, v: polynomial_kernel(u, v, degree=degree)  # noqa: E731
     k_xx, k_yy, k_xy = gram(x_points, x_points), gram(y_points, y_points), gram(x_points, y_points)
-    return float(_mean_within(k_xx, unbiased) + _mean_within(k_yy, unbiased) - 2 * k_xy.mean())
+    return mmd2_from_gram(k_xx, k_yy, k_xy, unbiased=unbiased)
+
+
+def mmd2_from_gram(k_xx: Any, k_yy: Any, k_xy: Any, *, unbiased: bool = True) -> float:
+    r"""MMD² from the Gram matrices K_xx (n, n), K_yy (m, m) and K_xy (n, m).
+
+    The U-statistic of `mmd2` (diagonals left out) or, with ``unbiased=False``, the V-statistic.
+    NumPy arrays or torch tensors, computed in their own dtype and device: KID
+    (`genlab.metrics.kid`) calls it on float64 tensors of each subset.
+    """
+    return float(_mean_within(k_xx, unbiased) + _mean_within(k_yy, unbiased) - 2.0 * k_xy.mean())
 
 
 def gaussian_kernel(x: np.ndarray, y: np.ndarray, *, bandwidth: float) -> np.ndarray:
@@ -93,9 +105,16 @@ def gaussian_kernel(x: np.ndarray, y: np.ndarray, *, bandwidth: float) -> np.nda
     return np.exp(-_squared_distances(x, y) / (2.0 * bandwidth**2))
 
 
-def polynomial_kernel(x: np.ndarray, y: np.ndarray, *, degree: int = 3) -> np.ndarray:
-    """Gram matrix (⟨x_i, y_j⟩/d + 1)^degree of two (n, d), (m, d) float64 arrays."""
-    return (x @ y.T / x.shape[1] + 1.0) ** degree
+def polynomial_kernel(
+    x: Any, y: Any, *, degree: int = 3, gamma: float | None = None, coef0: float = 1.0
+) -> Any:
+    """Gram matrix (γ⟨x_i, y_j⟩ + c₀)^degree of two (n, d), (m, d) arrays or tensors.
+
+    ``gamma=None`` means γ = 1/d: with c₀ = 1 and degree 3 the KID kernel (Bińkowski et al. 2018;
+    scikit-learn's default γ too).
+    """
+    scale = 1.0 / x.shape[1] if gamma is None else gamma
+    return (scale * (x @ y.T) + coef0) ** degree
 
 
 def median_heuristic_bandwidth(x: ArrayLike, y: ArrayLike) -> float:
@@ -118,8 +137,9 @@ def _squared_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.maximum(squared, 0.0)
 
 
-def _mean_within(gram: np.ndarray, unbiased: bool) -> float:
-    count = gram.shape[0]
+def _mean_within(gram: Any, unbiased: bool) -> Any:
+    """Mean of a square Gram matrix, without its diagonal when ``unbiased`` (array or tensor)."""
     if not unbiased:
-        return float(gram.mean())
-    return float((gram.sum() - np.trace(gram)) / (count * (count - 1)))
+        return gram.mean()
+    count = gram.shape[0]
+    return (gram.sum() - gram.diagonal().sum()) / (count * (count - 1))

@@ -23,6 +23,7 @@ import numpy as np
 import ot
 from scipy.special import logsumexp
 
+from genlab.arrays import check_integer
 from genlab.divergences._backend import (
     ArrayLike,
     as_float64,
@@ -185,8 +186,7 @@ def sliced_wasserstein(
         mean of the 1-D costs.
     """
     _check_order(p)
-    if not isinstance(num_projections, int) or num_projections < 1:
-        raise GenlabError(f"num_projections must be a positive integer, got {num_projections!r}")
+    check_integer(num_projections, "num_projections")
     x_points, y_points = as_points(x, name="x"), as_points(y, name="y")
     same_dimension(x_points, y_points)
     a_weights = as_weights(a, x_points.shape[0], name="a")

@@ -40,7 +40,7 @@ from scipy import stats
 
 from genlab.errors import GenlabError
 from genlab.fileio import atomic_write_bytes, write_json
-from genlab.metrics import keys
+from genlab.metrics import keys, registry
 from genlab.metrics.evaluate import PROTOCOL, evaluate
 from genlab.training.config import resolve_config
 from genlab.training.logging import read_metrics
@@ -78,21 +78,34 @@ CLASSIFIER = "classifier-mnist"
 INCEPTION = "inception"
 DONE_MARK = "done"
 
-# Column key -> (header, source evaluation, key in it); the order of the results table.
+
+def _title(key: str, *, scaled: bool = False) -> str:
+    """The metric registry's title of a result key (``KID×10³`` when ``scaled``)."""
+    result = registry.result_key(key)
+    return result.title + (result.scale_text if scaled else "")
+
+
+# Column key -> (header, source evaluation, key in it); the order of the results table. Headers
+# are the registry's titles, qualified by the extractor; the MNIST classifier's modes are digits,
+# and the reconstruction MSE is abbreviated to keep the table narrow.
 COLUMNS: dict[str, tuple[str, str, str]] = {
-    "fid_inception": ("FID (Inception)", INCEPTION, keys.FID),
-    "kid_inception": ("KID×10³ (Inception)", INCEPTION, keys.KID_MEAN),
-    "fid_classifier": ("classifier-FID", CLASSIFIER, keys.FID),
-    "kid_classifier": ("classifier-KID", CLASSIFIER, keys.KID_MEAN),
-    "precision": ("precision", CLASSIFIER, keys.PRECISION),
-    "recall": ("recall", CLASSIFIER, keys.RECALL),
-    "density": ("density", CLASSIFIER, keys.DENSITY),
-    "coverage": ("coverage", CLASSIFIER, keys.COVERAGE),
-    "modes": ("digits covered", CLASSIFIER, "modes_covered"),
+    "fid_inception": (f"{_title(keys.FID)} (Inception)", INCEPTION, keys.FID),
+    "kid_inception": (
+        f"{_title(keys.KID_MEAN, scaled=True)} (Inception)",
+        INCEPTION,
+        keys.KID_MEAN,
+    ),
+    "fid_classifier": (f"classifier-{_title(keys.FID)}", CLASSIFIER, keys.FID),
+    "kid_classifier": (f"classifier-{_title(keys.KID_MEAN)}", CLASSIFIER, keys.KID_MEAN),
+    "precision": (_title(keys.PRECISION), CLASSIFIER, keys.PRECISION),
+    "recall": (_title(keys.RECALL), CLASSIFIER, keys.RECALL),
+    "density": (_title(keys.DENSITY), CLASSIFIER, keys.DENSITY),
+    "coverage": (_title(keys.COVERAGE), CLASSIFIER, keys.COVERAGE),
+    "modes": ("digits covered", CLASSIFIER, keys.MODES_COVERED),
     "recon_mse": ("recon. MSE", "reconstruction", keys.MSE),
 }
-# Shown ×1000 so that the table has no columns of zeros.
-_SCALED = {"kid_inception": 1e3}
+# Shown ×1000 (the registry's scale of KID) so that the table has no columns of zeros.
+_SCALED = {"kid_inception": registry.result_key(keys.KID_MEAN).scale}
 # Where each value can lie: a t interval over few seeds can reach past it, and is cut there
 # (the mean itself always lies inside). Everything else is at least 0.
 _DOMAIN = {

@@ -2,7 +2,9 @@
 
 ``evaluate("mnist:test", "runs/00003-vae-mnist", metrics=("fid", "kid"), n=10_000)`` resolves
 both sources (`genlab.metrics.sources`), runs one feature extractor over each source exactly once,
-keeping only what the metrics need, and hands the results to the pure metric functions:
+keeping only what the metrics need, and hands the results to the pure metric functions. Each
+metric is a record of `genlab.metrics.registry` (what it needs, what it requires of the extractor,
+its compute function, settings and result keys); the built-in ones:
 
 ===========  ===================================================  ================================
 name         metric                                               needs
@@ -22,7 +24,7 @@ FID is asked, features are never held: the mean and covariance are accumulated b
 (`RunningStatistics`), so memory stays O(d²) whatever N is. Features, logits and statistics are
 cached on disk (`genlab.metrics.cache`) under a key of everything that changes them.
 
-The result is a flat dict of metric values under the keys of `genlab.metrics.keys`, plus
+The result is a flat dict of metric values under the records' keys (`genlab.metrics.keys`), plus
 ``result[PROTOCOL]``: the extractor's protocol (name, weights SHA-256, resize mode, input size,
 normalisation), both sources with their identities and sample counts, the metric settings, the
 seed and the genlab version — everything needed to tell whether two numbers are comparable.
@@ -50,47 +52,49 @@ import torch
 
 import genlab
 from genlab import distributed
+from genlab.arrays import check_integer
 from genlab.data.imageio import signed_to_uint8, uint8_to_signed
 from genlab.errors import GenlabError
-from genlab.metrics import keys
-from genlab.metrics.bootstrap import fid_with_ci, kid_with_ci
+from genlab.metrics import keys, registry
 from genlab.metrics.cache import FEATURES, LOGITS, STATISTICS, FeatureCache, cache_key
 from genlab.metrics.features.inception import PROTOCOL_EXTRACTOR
-from genlab.metrics.features.registry import FeatureExtractor, extract_features, get_extractor
-from genlab.metrics.fid import fid_from_statistics, fid_infinity
-from genlab.metrics.inception_score import inception_score
-from genlab.metrics.kid import kernel_inception_distance
-from genlab.metrics.modes import mode_coverage
-from genlab.metrics.prdc import density_coverage, precision_recall
+from genlab.metrics.features.registry import (
+    FeatureExtractor,
+    capabilities,
+    extract_features,
+    get_extractor,
+)
 from genlab.metrics.reconstruction import reconstruction_error
+from genlab.metrics.registry import (
+    CI_CONFIDENCE,
+    CI_METHOD,
+    DC,
+    DEFAULT_CI_RESAMPLES,
+    FID,
+    FID_INFINITY,
+    IS,
+    KID,
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    MODES,
+    PR,
+    RECON,
+    Metric,
+    MetricInputs,
+    MetricOptions,
+    Needs,
+)
 from genlab.metrics.sources import RunSource, Source, StatisticsSource, resolve_source
 from genlab.metrics.statistics import (
     FeatureStatistics,
     RunningStatistics,
     statistics_from_features,
 )
-from genlab.metrics.validation import did_you_mean
 from genlab.progress import Progress
 
-# Metric names accepted by `evaluate` and ``genlab eval --metrics``.
-FID = "fid"
-FID_INFINITY = "fid-inf"
-KID = "kid"
-IS = "is"
-PR = "pr"
-DC = "dc"
-MODES = "modes"
-RECON = "recon"
-METRICS: dict[str, str] = {
-    FID: "Fréchet Inception Distance between A and B",
-    FID_INFINITY: "FID extrapolated to infinitely many samples of B",
-    KID: "Kernel Inception Distance (mean ± std over subsets)",
-    IS: "Inception Score of B (needs logits: Inception weights with fc, or a classifier)",
-    PR: "precision and recall of B against A (k = 3)",
-    DC: "density and coverage of B against A (k = 5)",
-    MODES: "classes of a classifier that B covers (classifier features only)",
-    RECON: "reconstruction error of B, a VAE run, on A's images",
-}
+#: The built-in metric names with one line each (`genlab.metrics.registry.available` also lists
+#: metrics registered later).
+METRICS = registry.available()
 DEFAULT_METRICS = (FID,)
 DEFAULT_FEATURES = "inception"
 DEFAULT_BATCH_SIZE = 200
@@ -113,32 +117,6 @@ PROTOCOL_GENLAB_VERSION = "genlab_version"
 #: ``n_ref=ALL``: every image of the reference A, whatever ``n`` is.
 ALL = "all"
 
-# Settings of the metrics, fixed by their papers' protocols and recorded in every result.
-# KID's two are defaults (torch-fidelity's kid_subsets and kid_subset_size), overridable.
-KID_SUBSETS = 100
-KID_SUBSET_SIZE = 1000
-PR_K = 3
-DC_K = 5
-IS_SPLITS = 10
-CI_CONFIDENCE = 0.95
-CI_METHOD = "shifted_percentile"
-DEFAULT_CI_RESAMPLES = 100
-
-_FEATURE_METRICS = frozenset({FID, FID_INFINITY, KID, IS, PR, DC, MODES})
-
-
-@dataclass(frozen=True)
-class Needs:
-    """What one extraction pass over a source must produce."""
-
-    statistics: bool = False
-    features: bool = False
-    logits: bool = False
-
-    @property
-    def anything(self) -> bool:
-        return self.statistics or self.features or self.logits
-
 
 @dataclass
 class Extracted:
@@ -152,18 +130,7 @@ class Extracted:
 
 def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     """Metric names from ``"fid,kid"`` or a sequence, checked, duplicates removed, order kept."""
-    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    cleaned = tuple(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
-    if not cleaned:
-        raise GenlabError(f"no metric given; choose from {', '.join(METRICS)}")
-    unknown = [name for name in cleaned if name not in METRICS]
-    if unknown:
-        named = ", ".join(f"{name!r}{did_you_mean(name, METRICS)}" for name in unknown)
-        raise GenlabError(
-            f"unknown metric{'s' if len(unknown) > 1 else ''} {named}; "
-            f"choose from {', '.join(METRICS)}"
-        )
-    return cleaned
+    return registry.resolve(metrics)
 
 
 def build_extractor(
@@ -267,19 +234,20 @@ def evaluate(
         file, IS without logits, reconstruction from a GAN), or bad options.
     """
     chosen = parse_metrics(metrics)
-    _check_positive("batch_size", batch_size)
-    _check_positive("ci_resamples", ci_resamples, minimum=2)
-    _check_positive("seed", seed, minimum=0)
-    _check_positive("kid_subsets", kid_subsets)
+    records = registry.records(chosen)
+    check_integer(batch_size, "batch_size")
+    check_integer(ci_resamples, "ci_resamples", minimum=2)
+    check_integer(seed, "seed", minimum=0)
+    check_integer(kid_subsets, "kid_subsets")
     if kid_subset_size is not None:
-        _check_positive("kid_subset_size", kid_subset_size, minimum=2)
+        check_integer(kid_subset_size, "kid_subset_size", minimum=2)
     n_a_asked = _reference_count(n, n_ref)
     distributed.init()
     a = _resolve(source_a, n=n_a_asked, seed=seed + 1, data_dir=data_dir)
     b = _resolve(source_b, n=n, seed=seed, data_dir=data_dir)
     _check_reference_count(a, n_ref)
-    needs_a, needs_b = _needs(chosen, ci=ci)
-    _check_servable(chosen, a, b, needs_a, needs_b)
+    needs_a, needs_b = _needs(records, ci=ci)
+    _check_servable(records, a, b, needs_a, needs_b)
     # Before any image is read: statistics files fix the extractor (read from their protocol).
     features = _features_for_statistics(features, a, b, needs_a, needs_b)
     subset_size = (
@@ -289,38 +257,46 @@ def evaluate(
     extractor = None
     if _extracts_images(a, needs_a) or _extracts_images(b, needs_b):
         extractor = build_extractor(features, device=device, extractor_options=extractor_options)
-        _check_extractor(chosen, extractor)
+        _check_extractor(records, extractor)
     _check_statistics_protocol(extractor, a, b)
     # Identities hash files (checkpoints, .npz), so each is computed once, for keys and protocol.
     identity_a = a.identity()
-    identity_b = b.identity() if _uses_images_of(b, chosen) else None
+    identity_b = b.identity() if _uses_images_of(b, records) else None
     extracted_a = _extract_side(a, identity_a, extractor, needs_a, store, batch_size, progress)
     extracted_b = _extract_side(b, identity_b, extractor, needs_b, store, batch_size, progress)
     identities = {"a": _with_spec(a, identity_a), "b": _with_spec(b, identity_b)}
 
+    options = MetricOptions(
+        seed=seed,
+        ci=ci,
+        ci_resamples=ci_resamples,
+        kid_subsets=kid_subsets,
+        kid_subset_size=subset_size,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
     def metrics_of_extracted() -> dict[str, Any]:
+        inputs = MetricInputs(
+            a=extracted_a,
+            b=extracted_b,
+            source_a=a,
+            source_b=b,
+            protocol=extractor.protocol() if extractor is not None else None,
+            options=options,
+        )
         result: dict[str, Any] = {}
-        kid = _KidSettings(subsets=kid_subsets, subset_size=subset_size)
-        if _FEATURE_METRICS & set(chosen):
-            result.update(
-                _feature_metrics(
-                    chosen, extracted_a, extracted_b, extractor, ci, ci_resamples, seed, kid
-                )
-            )
-        if RECON in chosen:
-            result.update(reconstruction_metrics(a, b, batch_size=batch_size, progress=progress))
+        for record in records:
+            result.update(record.run(inputs))
         result[PROTOCOL] = _protocol(
-            chosen,
+            records,
             a,
             b,
             identities,
             extracted_a,
             extracted_b,
             extractor,
-            seed,
-            ci,
-            ci_resamples,
-            kid,
+            options,
             n_ref=ALL if n_a_asked is None or isinstance(a, StatisticsSource) else n_a_asked,
         )
         return result
@@ -348,7 +324,7 @@ def compute_statistics(
     is `DEFAULT_FEATURES`). The statistics' protocol is the extractor's, so a later FID against
     them checks that the features agree.
     """
-    _check_positive("batch_size", batch_size)
+    check_integer(batch_size, "batch_size")
     distributed.init()
     resolved = _resolve(source, n=n, seed=seed, data_dir=data_dir)
     if isinstance(resolved, StatisticsSource):
@@ -427,18 +403,13 @@ def _check_reference_count(a: Source, n_ref: int | str | None) -> None:
         )
 
 
-def _needs(chosen: tuple[str, ...], *, ci: bool) -> tuple[Needs, Needs]:
-    """What each side must give. A is the reference, B is judged."""
-    pairwise = {KID, PR, DC} & set(chosen) or (ci and {FID, KID} & set(chosen))
-    needs_a = Needs(
-        statistics=FID in chosen or FID_INFINITY in chosen,
-        features=bool(pairwise),
-    )
-    needs_b = Needs(
-        statistics=FID in chosen,
-        features=bool(pairwise) or FID_INFINITY in chosen,
-        logits=IS in chosen or MODES in chosen,
-    )
+def _needs(records: Sequence[Metric], *, ci: bool) -> tuple[Needs, Needs]:
+    """What each side must give, over all the metrics. A is the reference, B is judged."""
+    needs_a = needs_b = Needs()
+    for record in records:
+        needs_a, needs_b = needs_a | record.needs_a, needs_b | record.needs_b
+        if ci and record.ci_needs is not None:
+            needs_a, needs_b = needs_a | record.ci_needs, needs_b | record.ci_needs
     return needs_a, needs_b
 
 
@@ -447,9 +418,9 @@ def _extracts_images(source: Source, needs: Needs) -> bool:
     return needs.anything and not isinstance(source, StatisticsSource)
 
 
-def _uses_images_of(source: Source, chosen: tuple[str, ...]) -> bool:
+def _uses_images_of(source: Source, records: Sequence[Metric]) -> bool:
     # A VAE run used only for its reconstructions is never asked to generate (no --n needed).
-    return bool(_FEATURE_METRICS & set(chosen)) or not isinstance(source, RunSource)
+    return any(record.uses_extractor for record in records) or not isinstance(source, RunSource)
 
 
 def _with_spec(source: Source, identity: dict[str, Any] | None) -> dict[str, Any]:
@@ -461,26 +432,30 @@ def _with_spec(source: Source, identity: dict[str, Any] | None) -> dict[str, Any
 
 
 def _check_servable(
-    chosen: tuple[str, ...], a: Source, b: Source, needs_a: Needs, needs_b: Needs
+    records: Sequence[Metric], a: Source, b: Source, needs_a: Needs, needs_b: Needs
 ) -> None:
+    statistics_only = Needs(statistics=True)
     for side, source, needs in (("A", a, needs_a), ("B", b, needs_b)):
         if isinstance(source, StatisticsSource) and (needs.features or needs.logits):
-            wanted = [m for m in chosen if m not in (FID,)]
+            wanted = [
+                r.name
+                for r in records
+                if (r.needs_a | r.needs_b | statistics_only) != statistics_only
+            ]
             raise GenlabError(
                 f"source {side} ({source.spec}) holds only feature statistics, which serve FID "
                 f"alone; {', '.join(wanted) or 'confidence intervals'} need(s) images or features "
                 "— pass images for it"
             )
-    if RECON in chosen:
-        if not isinstance(b, RunSource):
+    for record in records:
+        what = record.title or record.name
+        if record.needs_b.run and not isinstance(b, RunSource):
             raise GenlabError(
-                f"reconstruction error needs B to be a VAE run folder or checkpoint, got "
+                f"{what} needs B to be a VAE run folder or checkpoint, got "
                 f"{b.spec}; A gives the held-out images (e.g. mnist:test)"
             )
-        if isinstance(a, StatisticsSource):
-            raise GenlabError(
-                f"reconstruction error needs images in A, but {a.spec} holds only statistics"
-            )
+        if record.needs_a.images and isinstance(a, StatisticsSource):
+            raise GenlabError(f"{what} needs images in A, but {a.spec} holds only statistics")
 
 
 def _features_for_statistics(
@@ -557,26 +532,20 @@ def _check_statistics_protocol(extractor: FeatureExtractor | None, a: Source, b:
             )
 
 
-def _check_extractor(chosen: tuple[str, ...], extractor: FeatureExtractor) -> None:
-    """Fail before any extraction when the extractor cannot give what a metric needs."""
-    if IS in chosen:
-        _logits_function(extractor)  # raises when there are no logits
-    if MODES in chosen and not callable(getattr(extractor, "probabilities", None)):
-        raise GenlabError(
-            f"mode coverage counts the classes of a classifier of the data set, which the "
-            f"{extractor.name!r} extractor is not; use --features classifier-mnist"
-        )
+def _check_extractor(records: Sequence[Metric], extractor: FeatureExtractor) -> None:
+    """Fail before any extraction when the extractor cannot give what a metric requires."""
+    declared = capabilities(extractor)
+    for record in records:
+        if registry.LOGITS in record.requires and not declared.logits:
+            raise GenlabError(declared.no_logits or record.refusal.format(extractor=extractor.name))
+        if registry.CLASSIFIER in record.requires and declared.classes is None:
+            raise GenlabError(record.refusal.format(extractor=extractor.name))
 
 
 def _as_cache(cache: bool | FeatureCache | None) -> FeatureCache | None:
     if isinstance(cache, FeatureCache):
         return cache
     return FeatureCache() if cache else None
-
-
-def _check_positive(name: str, value: int, *, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise GenlabError(f"{name} must be an integer of at least {minimum}, got {value!r}")
 
 
 # --- Extraction ------------------------------------------------------------------------------
@@ -758,96 +727,23 @@ def _batch_outputs(
 def _logits_function(
     extractor: FeatureExtractor,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``logits(images, features)`` for the extractor, reusing the features where possible.
+    """``logits(images, features)`` of an extractor that declares logits.
 
-    The FID Inception network's logits are pool3 · Wᵀ, so they come from the pool3 features at
-    the cost of one matrix product instead of a second forward pass. Other extractors with a
-    ``logits(images)`` method (a classifier) run it on the images.
+    The features of the same batch are passed along: an extractor whose logits follow from its
+    features (the FID Inception network's are pool3 · Wᵀ) needs one matrix product instead of a
+    second forward pass.
     """
-    network = getattr(extractor, "network", None)
-    from_pool3 = getattr(network, "logits_from_pool3", None)
-    if callable(from_pool3):
-        if getattr(extractor, "has_fc", True) is False:
-            from genlab.metrics.features.inception import NO_FC_MESSAGE
-
-            raise GenlabError(NO_FC_MESSAGE)
-        device = getattr(extractor, "device", torch.device("cpu"))
-
-        @torch.inference_mode()
-        def from_features(images: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-            return from_pool3(features.to(device)).float().cpu()
-
-        return from_features
-    logits = getattr(extractor, "logits", None)
-    if callable(logits):
-        return lambda images, features: logits(images).float().cpu()
-    raise GenlabError(
-        f"the Inception Score needs class logits, which the {extractor.name!r} extractor does not "
-        "give; use --features inception (with the fc weights) or a classifier"
-    )
+    declared = capabilities(extractor)
+    if not declared.logits:
+        raise GenlabError(
+            declared.no_logits
+            or f"the {extractor.name!r} extractor gives no class logits; use --features "
+            "inception (with the fc weights) or a classifier"
+        )
+    return lambda images, features: extractor.logits(images, features=features).float().cpu()
 
 
 # --- Metrics ---------------------------------------------------------------------------------
-
-
-def _feature_metrics(
-    chosen: tuple[str, ...],
-    a: Extracted | None,
-    b: Extracted | None,
-    extractor: FeatureExtractor | None,
-    ci: bool,
-    ci_resamples: int,
-    seed: int,
-    kid: _KidSettings,
-) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    if FID in chosen:
-        result[keys.FID] = fid_from_statistics(a.statistics, b.statistics)
-        if ci:
-            interval = fid_with_ci(
-                a.features, b.features, num_resamples=ci_resamples, seed=seed, method=CI_METHOD
-            )
-            result.update(_interval(keys.FID, interval))
-    if FID_INFINITY in chosen:
-        result[keys.FID_INFINITY] = fid_infinity(
-            b.features, a.statistics, seed=seed, protocol=extractor.protocol()
-        ).value
-    if KID in chosen:
-        mean, std = kernel_inception_distance(
-            a.features,
-            b.features,
-            num_subsets=kid.subsets,
-            subset_size=kid.subset_size,
-            seed=seed,
-        )
-        result[keys.KID_MEAN], result[keys.KID_STD] = mean, std
-        if ci:
-            interval = kid_with_ci(
-                a.features,
-                b.features,
-                num_resamples=ci_resamples,
-                seed=seed,
-                method=CI_METHOD,
-                num_subsets=kid.subsets,
-                subset_size=kid.subset_size,
-            )
-            result.update(_interval(keys.KID_MEAN, interval))
-    if IS in chosen:
-        result[keys.IS_MEAN], result[keys.IS_STD] = inception_score(b.logits, splits=IS_SPLITS)
-    if PR in chosen:
-        result.update(precision_recall(a.features, b.features, k=PR_K))
-    if DC in chosen:
-        result.update(density_coverage(a.features, b.features, k=DC_K))
-    if MODES in chosen:
-        probabilities = torch.softmax(b.logits.double(), dim=1)
-        result.update(mode_coverage(probabilities, num_classes=probabilities.shape[1]))
-    return result
-
-
-@dataclass(frozen=True)
-class _KidSettings:
-    subsets: int
-    subset_size: int | None  # None when KID is not asked
 
 
 def kid_subset_size(n_a: int, n_b: int) -> int:
@@ -865,10 +761,6 @@ def _checked_kid_subset_size(n_a: int, n_b: int, requested: int | None) -> int:
             f"{n_b}); pass --kid-subset-size {min(n_a, n_b)} or less, or more images"
         )
     return requested
-
-
-def _interval(key: str, interval: Any) -> dict[str, float]:
-    return {key + keys.CI_LOW_SUFFIX: interval.low, key + keys.CI_HIGH_SUFFIX: interval.high}
 
 
 def reconstruction_metrics(
@@ -909,37 +801,27 @@ def reconstruction_metrics(
 
 
 def _protocol(
-    chosen: tuple[str, ...],
+    records: Sequence[Metric],
     a: Source,
     b: Source,
     identities: dict[str, Any],
     extracted_a: Extracted | None,
     extracted_b: Extracted | None,
     extractor: FeatureExtractor | None,
-    seed: int,
-    ci: bool,
-    ci_resamples: int,
-    kid: _KidSettings,
+    options: MetricOptions,
     *,
     n_ref: int | str,
 ) -> dict[str, Any]:
     n_a = extracted_a.count if extracted_a is not None else a.count
     n_b = extracted_b.count if extracted_b is not None else None
     settings: dict[str, Any] = {}
-    if KID in chosen:
-        settings["kid_subsets"] = kid.subsets
-        settings["kid_subset_size"] = kid.subset_size
-    if PR in chosen:
-        settings["pr_k"] = PR_K
-    if DC in chosen:
-        settings["dc_k"] = DC_K
-    if IS in chosen:
-        settings["is_splits"] = IS_SPLITS
-    if ci:
+    for record in records:
+        settings.update(record.settings(options))
+    if options.ci:
         settings["ci"] = {
             "confidence": CI_CONFIDENCE,
             "method": CI_METHOD,
-            "resamples": ci_resamples,
+            "resamples": options.ci_resamples,
         }
     features = extractor.protocol() if extractor is not None else None
     if features is None:  # statistics files alone: their extractor's protocol
@@ -955,18 +837,26 @@ def _protocol(
         PROTOCOL_N_A: n_a,
         PROTOCOL_N_REF: n_ref,
         PROTOCOL_N_B: n_b,
-        PROTOCOL_METRICS: list(chosen),
+        PROTOCOL_METRICS: [record.name for record in records],
         PROTOCOL_SETTINGS: settings,
-        PROTOCOL_SEED: seed,
+        PROTOCOL_SEED: options.seed,
         PROTOCOL_GENLAB_VERSION: genlab.__version__,
     }
 
 
 __all__ = [
     "ALL",
+    "DC",
     "DEFAULT_METRICS",
+    "FID",
+    "FID_INFINITY",
+    "IS",
+    "KID",
     "METRICS",
+    "MODES",
+    "PR",
     "PROTOCOL",
+    "RECON",
     "Extracted",
     "Needs",
     "build_extractor",

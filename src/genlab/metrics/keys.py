@@ -31,6 +31,15 @@ MSE = "mse"
 L2 = "l2"
 PSNR = "psnr"
 
+#: Number of classes that are the predicted class of enough samples (see `genlab.metrics.modes`).
+MODES_COVERED = "modes_covered"
+#: KL(predicted class histogram ‖ uniform) in nats: 0 for a perfectly even spread, log K for one.
+MODE_KL_UNIFORM = "mode_kl_uniform"
+#: Mean over samples of the largest class probability: how sure the classifier is.
+MODE_CONFIDENCE = "mode_confidence"
+#: Number of samples predicted as each class, a list of ``num_classes`` ints.
+MODE_COUNTS = "mode_counts"
+
 #: Suffixes for the bounds of a bootstrap confidence interval, e.g. ``FID + CI_LOW_SUFFIX``.
 CI_LOW_SUFFIX = "_ci_low"
 CI_HIGH_SUFFIX = "_ci_high"

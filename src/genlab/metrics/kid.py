@@ -16,27 +16,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from genlab.divergences.mmd import mmd2_from_gram, polynomial_kernel
 from genlab.errors import GenlabError
 from genlab.metrics.validation import ArrayLike, as_feature_pair
 
 #: A kernel maps features x (m, d) and y (n, d) to their Gram matrix K[i, j] = k(x_i, y_j), (m, n).
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-def polynomial_kernel(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    degree: int = 3,
-    gamma: float | None = None,
-    coef0: float = 1.0,
-) -> torch.Tensor:
-    """Gram matrix of the polynomial kernel k(x, y) = (γ xᵀy + c₀)^degree, shape (m, n).
-
-    ``gamma=None`` means γ = 1/d, the KID default (and scikit-learn's).
-    """
-    scale = 1.0 / x.shape[1] if gamma is None else gamma
-    return (scale * (x @ y.T) + coef0) ** degree
 
 
 def mmd2_unbiased(
@@ -57,7 +42,8 @@ def mmd2_unbiased(
     features_a, features_b : array (m, d), (n, d)
         Feature sets with m, n ≥ 2, NumPy or torch.
     kernel : callable
-        ``kernel(x, y) -> Gram matrix``; default `polynomial_kernel` with the KID settings.
+        ``kernel(x, y) -> Gram matrix``; default `genlab.divergences.mmd.polynomial_kernel` with
+        the KID settings. The estimator is `genlab.divergences.mmd.mmd2_from_gram`.
     """
     a, b = as_feature_pair(features_a, features_b, min_samples=2)
     return _mmd2_unbiased(a.to(torch.float64), b.to(torch.float64), kernel)
@@ -121,11 +107,7 @@ def kernel_inception_distance(
 
 
 def _mmd2_unbiased(a: torch.Tensor, b: torch.Tensor, kernel: Kernel) -> float:
-    m, n = a.shape[0], b.shape[0]
-    k_aa, k_bb, k_ab = kernel(a, a), kernel(b, b), kernel(a, b)
-    within_a = (k_aa.sum() - k_aa.diagonal().sum()) / (m * (m - 1))
-    within_b = (k_bb.sum() - k_bb.diagonal().sum()) / (n * (n - 1))
-    return float(within_a + within_b - 2.0 * k_ab.mean())
+    return mmd2_from_gram(kernel(a, a), kernel(b, b), kernel(a, b), unbiased=True)
 
 
 def _check_subsets(n_a: int, n_b: int, num_subsets: int, subset_size: int) -> None:

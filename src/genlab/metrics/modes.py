@@ -16,15 +16,7 @@ from typing import Any
 import numpy as np
 
 from genlab.errors import GenlabError
-
-#: Number of classes that are the predicted class of enough samples (see ``min_count``).
-MODES_COVERED = "modes_covered"
-#: KL(predicted class histogram ‖ uniform) in nats: 0 for a perfectly even spread, log K for one.
-MODE_KL_UNIFORM = "mode_kl_uniform"
-#: Mean over samples of the largest class probability: how sure the classifier is.
-MODE_CONFIDENCE = "mode_confidence"
-#: Number of samples predicted as each class, a list of ``num_classes`` ints.
-MODE_COUNTS = "mode_counts"
+from genlab.metrics.keys import MODE_CONFIDENCE, MODE_COUNTS, MODE_KL_UNIFORM, MODES_COVERED
 
 # float32 softmax rows sum to 1 within a few ulps; a larger gap means logits or scores were passed.
 _ROW_SUM_TOLERANCE = 1e-3

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genlab.arrays import check_integer
 from genlab.errors import ChecksumError, GenlabError
 from genlab.fileio import atomic_write_bytes
 from genlab.metrics.validation import ArrayLike, as_feature_tensor, check_same_dim
@@ -178,8 +179,7 @@ class RunningStatistics:
     """
 
     def __init__(self, dim: int, *, protocol: dict[str, Any] | None = None) -> None:
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise GenlabError(f"dim must be a positive integer, got {dim!r}")
+        check_integer(dim, "dim")
         self.dim = dim
         self.protocol = dict(protocol or {})
         _protocol_json(self.protocol)

@@ -1,5 +1,9 @@
 """Input checks shared by every metric: one place that turns bad features into a clear error.
 
+The conversion and the finiteness and dimension checks are `genlab.arrays`' (shared with
+`genlab.divergences`); this module adds what is particular to feature sets: (N, d) shape, dtype
+promotion, a common device, and the FID bias warning.
+
 Features are 2-D arrays of shape (N, d), one row per image, given as a NumPy array or a torch
 tensor. The checks run before any maths so that a wrong shape or a NaN row is reported in terms of
 the user's data ("features_b has 3 rows with NaN or inf values") rather than as a LinAlgError from
@@ -8,16 +12,16 @@ deep inside an eigensolver.
 
 from __future__ import annotations
 
-import difflib
 import warnings
-from collections.abc import Iterable
 
 import numpy as np
 import torch
 
+from genlab.arrays import check_finite, check_same_dimension, to_tensor
 from genlab.errors import GenlabError
 
 ArrayLike = np.ndarray | torch.Tensor
+_FIX_NON_FINITE = "drop or fix those samples (often a diverged model) before computing metrics"
 
 
 class FIDBiasWarning(UserWarning):
@@ -45,7 +49,7 @@ def as_feature_tensor(
         If the input is not 2-D, has fewer than ``min_samples`` rows, has no columns, or holds
         NaN or infinite values (the message counts the offending rows).
     """
-    tensor = _to_tensor(features, what)
+    tensor = to_tensor(features, what=what)
     if tensor.ndim != 2:
         raise GenlabError(
             f"{what} must be 2-D (N samples × d features), got shape {tuple(tensor.shape)}; "
@@ -59,7 +63,7 @@ def as_feature_tensor(
             f"{what} has {n} rows but at least {min_samples} are needed; pass more samples"
         )
     tensor = _promote_dtype(tensor)
-    _check_finite(tensor, what)
+    check_finite(tensor, what, fix=_FIX_NON_FINITE)
     return tensor
 
 
@@ -92,11 +96,13 @@ def as_feature_pair(
 
 def check_same_dim(dim_a: int, dim_b: int, *, what_a: str, what_b: str) -> None:
     """Raise if two feature sets (or statistics) have different feature dimensions."""
-    if dim_a != dim_b:
-        raise GenlabError(
-            f"{what_a} has {dim_a} features per sample but {what_b} has {dim_b}; "
-            "both must come from the same feature extractor"
-        )
+    check_same_dimension(
+        dim_a,
+        dim_b,
+        what_a=what_a,
+        what_b=what_b,
+        fix="both must come from the same feature extractor",
+    )
 
 
 def warn_if_rank_deficient(n: int, d: int, *, what: str = "features") -> None:
@@ -110,29 +116,6 @@ def warn_if_rank_deficient(n: int, d: int, *, what: str = "features") -> None:
         )
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'fid'?)`` for the closest of ``known`` names, or ``""`` when none is close.
-
-    For the errors of unknown names (metrics, extractors): a typo gets its likely fix.
-    """
-    close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _to_tensor(features: ArrayLike, what: str) -> torch.Tensor:
-    if isinstance(features, torch.Tensor):
-        return features.detach()
-    if isinstance(features, np.ndarray):
-        if features.dtype.kind not in "biuf":
-            raise GenlabError(
-                f"{what} must hold real numbers, got NumPy dtype {features.dtype}; convert it"
-            )
-        return torch.from_numpy(np.ascontiguousarray(features))
-    raise GenlabError(
-        f"{what} must be a NumPy array or a torch tensor, got {type(features).__name__}"
-    )
-
-
 def _promote_dtype(tensor: torch.Tensor) -> torch.Tensor:
     if tensor.is_complex():
         raise GenlabError(f"features must be real, got {tensor.dtype}; pass real-valued features")
@@ -141,12 +124,3 @@ def _promote_dtype(tensor: torch.Tensor) -> torch.Tensor:
     if torch.finfo(tensor.dtype).bits < 32:
         return tensor.to(torch.float32)
     return tensor
-
-
-def _check_finite(tensor: torch.Tensor, what: str) -> None:
-    bad_rows = int((~torch.isfinite(tensor)).any(dim=1).sum())
-    if bad_rows:
-        raise GenlabError(
-            f"{what} has {bad_rows} of {tensor.shape[0]} rows with NaN or inf values; "
-            "drop or fix those samples (often a diverged model) before computing metrics"
-        )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genlab.errors import GenlabError
-from genlab.metrics import keys
+from genlab.metrics import registry
 from genlab.plotting import figure_bytes, new_figure
 from genlab.report.collect import RunSummary, SampleGrid, Series, pick_sample_steps
 
@@ -61,38 +61,6 @@ GRAD_NORM_PANELS = (
     ("grad_norm", "VAE gradient norm", "‖∇θ loss‖₂"),
 )
 
-#: Display names of metric keys, and whether lower values are better.
-METRIC_LABELS: dict[str, str] = {
-    keys.FID: "FID",
-    keys.FID_INFINITY: "FID∞",
-    keys.KID_MEAN: "KID",
-    keys.IS_MEAN: "Inception Score",
-    keys.PRECISION: "precision",
-    keys.RECALL: "recall",
-    keys.DENSITY: "density",
-    keys.COVERAGE: "coverage",
-    keys.MSE: "reconstruction MSE",
-    keys.L2: "reconstruction L2",
-    keys.PSNR: "PSNR (dB)",
-    "modes_covered": "modes covered",
-    "mode_kl_uniform": "KL(modes ‖ uniform), nats",
-    "mode_confidence": "classifier confidence",
-}
-LOWER_IS_BETTER = frozenset(
-    {keys.FID, keys.FID_INFINITY, keys.KID_MEAN, keys.MSE, keys.L2, "mode_kl_uniform"}
-)
-HIGHER_IS_BETTER = frozenset(
-    {
-        keys.IS_MEAN,
-        keys.PRECISION,
-        keys.RECALL,
-        keys.DENSITY,
-        keys.COVERAGE,
-        keys.PSNR,
-        "modes_covered",
-    }
-)
-
 
 @dataclass(frozen=True)
 class FigureImage:
@@ -105,17 +73,15 @@ class FigureImage:
 
 
 def metric_label(metric: str) -> str:
-    """A metric key's display name (the key itself when it has none)."""
-    return METRIC_LABELS.get(metric, metric)
+    """A metric key's display name from the metric registry (the key itself when it has none)."""
+    result = registry.result_key(metric)
+    return result.title if result is not None else metric
 
 
 def metric_direction(metric: str) -> str:
-    """``"lower is better"``, ``"higher is better"`` or ``""``."""
-    if metric in LOWER_IS_BETTER:
-        return "lower is better"
-    if metric in HIGHER_IS_BETTER:
-        return "higher is better"
-    return ""
+    """``"lower is better"``, ``"higher is better"`` or ``""``, from the metric registry."""
+    result = registry.result_key(metric)
+    return result.direction if result is not None else ""
 
 
 def run_colours(runs: Sequence[RunSummary]) -> list[str]:

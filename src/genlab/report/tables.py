@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from genlab.divergences import lipschitz as bounds
+from genlab.metrics import registry
 from genlab.report.collect import FinalEvaluation, MetricValue, RunSummary
-from genlab.report.figures import metric_direction, metric_label
+from genlab.report.figures import metric_label
 
 MISSING = "—"
 
@@ -178,8 +179,9 @@ def evaluation_rows(evaluation: FinalEvaluation) -> list[tuple[str, str, str]]:
 
 
 def _metric_name(metric: MetricValue) -> str:
-    direction = metric_direction(metric.key)
-    arrow = {"lower is better": " ↓", "higher is better": " ↑"}.get(direction, "")
+    """The registry's title of the metric with its better direction: ``FID ↓``."""
+    result = registry.result_key(metric.key)
+    arrow = f" {result.better}" if result is not None and result.better else ""
     return metric_label(metric.key) + arrow
 
 

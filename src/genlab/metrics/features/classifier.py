@@ -47,6 +47,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images, uint8_to_signed
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError, NonFiniteLossError
 from genlab.fileio import atomic_write_bytes
@@ -58,6 +59,7 @@ from genlab.metrics.features.inception import (
     PROTOCOL_RESIZE,
     PROTOCOL_WEIGHTS_SHA256,
 )
+from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.progress import Progress
 
 EXTRACTOR_NAME = "classifier-mnist"
@@ -378,8 +380,7 @@ class ClassifierExtractor:
         batch_size: int = 256,
         device: str | torch.device = "cpu",
     ) -> None:
-        if batch_size < 1:
-            raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+        check_integer(batch_size, "batch_size")
         if rgb not in RGB_MODES:
             raise GenlabError(f"unknown rgb mode {rgb!r}; use one of {RGB_MODES}")
         if resize not in RESIZE_MODES:
@@ -401,6 +402,7 @@ class ClassifierExtractor:
             )
         self.dim = self.config.hidden
         self.num_classes = self.config.num_classes
+        self.capabilities = ExtractorCapabilities(logits=True, classes=self.num_classes)
         self.rgb = rgb
         self.resize = resize
         self.batch_size = batch_size
@@ -427,8 +429,8 @@ class ClassifierExtractor:
         return torch.cat(parts) if parts else torch.empty(0, self.dim)
 
     @torch.inference_mode()
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Class logits (N, 10) float32."""
+    def logits(self, images: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits (N, 10) float32 (``features`` is accepted and not needed)."""
         parts = [self.inference(batch).float().cpu() for batch in self._batches(images)]
         return torch.cat(parts) if parts else torch.empty(0, self.num_classes)
 
@@ -574,8 +576,8 @@ def train_classifier(
     """
     from genlab.data.mnist import load_mnist
 
-    if epochs < 1 or batch_size < 1:
-        raise GenlabError(f"epochs and batch_size must be at least 1, got {epochs}, {batch_size}")
+    check_integer(epochs, "epochs")
+    check_integer(batch_size, "batch_size")
     config = config or ClassifierConfig()
     train = load_mnist("train", data_dir=data_dir)
     test = load_mnist("test", data_dir=data_dir)

@@ -26,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images
 from genlab.errors import GenlabError
 from genlab.metrics.features import inception_weights
+from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.metrics.features.tf_resize import tf1_bilinear_resize
 
 POOL3 = "pool3"
@@ -347,6 +349,8 @@ class InceptionExtractor:
         SHA-256 of the weights' source file (also in `protocol`).
     has_fc
         Whether `logits` is available (only with ``pt_inception-2015-12-05-6726825d.pth``).
+    capabilities
+        Logits with the fc layer (1008 ImageNet classes, not the data set's: no mode coverage).
     """
 
     name = "inception"
@@ -359,11 +363,13 @@ class InceptionExtractor:
         device: str | torch.device = "cpu",
         batch_size: int = 50,
     ) -> None:
-        if batch_size < 1:
-            raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+        check_integer(batch_size, "batch_size")
         loaded = _load_weights(weights)
         self.weights_sha256 = loaded.sha256
         self.has_fc = loaded.has_fc
+        self.capabilities = ExtractorCapabilities(
+            logits=loaded.has_fc, no_logits=None if loaded.has_fc else NO_FC_MESSAGE
+        )
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.network = FIDInceptionV3(include_fc=loaded.has_fc)
@@ -384,10 +390,16 @@ class InceptionExtractor:
         return torch.cat(parts) if parts else torch.empty(0, FEATURE_DIM)
 
     @torch.inference_mode()
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Unbiased 1008-class logits (N, 1008) float32 for the Inception Score."""
+    def logits(self, images: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """Unbiased 1008-class logits (N, 1008) float32 for the Inception Score.
+
+        Given the images' pool3 ``features``, the logits are pool3 · Wᵀ: one matrix product
+        instead of a second forward pass.
+        """
         if not self.has_fc:
             raise GenlabError(NO_FC_MESSAGE)
+        if features is not None:
+            return self.network.logits_from_pool3(features.to(self.device)).float().cpu()
         parts = [
             self.network.logits_from_pool3(self.network.pool3(batch)).float().cpu()
             for batch in self._batches(images)

@@ -16,8 +16,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images
 from genlab.errors import GenlabError
+from genlab.metrics.features.registry import FEATURES_ONLY
 
 
 class PixelDimensionUnknownError(GenlabError, AttributeError):
@@ -45,10 +47,10 @@ class PixelExtractor:
     """
 
     name = "pixels"
+    capabilities = FEATURES_ONLY  # no class logits
 
     def __init__(self, *, size: int | None = None) -> None:
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise GenlabError(f"size must be a positive integer or None, got {size!r}")
+        check_integer(size, "size", or_none=True)
         self.size = size
         self._image_shape: tuple[int, int, int] | None = None  # (C, H, W) after resizing
 

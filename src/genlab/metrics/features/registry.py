@@ -5,7 +5,13 @@ A feature extractor is any object with
 - ``name: str`` and ``dim: int`` (features per image),
 - ``__call__(images) -> features``: uint8 N×C×H×W tensor in, floating (N, dim) tensor out,
 - ``protocol() -> dict``: everything that changes its output (name, weights SHA-256, resize mode,
-  input size, ...), JSON-serialisable, used in cache keys and stored with feature statistics.
+  input size, ...), JSON-serialisable, used in cache keys and stored with feature statistics,
+
+and may declare what more it gives in ``capabilities`` (an `ExtractorCapabilities`): class logits
+from ``logits(images, features=None)`` (the Inception Score needs them), and whether those are
+the classes of a classifier of the data set (mode coverage counts them). Metrics check these
+declarations (`capabilities`) before any image is read; an extractor that declares nothing gives
+features only.
 
 Extractors are registered by name with a factory ``factory(**options) -> extractor``. The built-in
 entries are registered as "module:attribute" strings and imported on first use, so importing this
@@ -14,7 +20,6 @@ registry (for example to list names in the CLI) loads no network code.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,9 +27,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images
-from genlab.errors import GenlabError
-from genlab.metrics.validation import did_you_mean
+from genlab.errors import GenlabError, did_you_mean
+from genlab.metrics.registry import load
 from genlab.progress import Progress
 
 #: Images per extractor call in `extract_features`.
@@ -44,6 +50,37 @@ class FeatureExtractor(Protocol):
 
 
 ExtractorFactory = Callable[..., FeatureExtractor]
+
+
+@dataclass(frozen=True)
+class ExtractorCapabilities:
+    """What an extractor gives beyond features.
+
+    ``logits``: ``extractor.logits(images, features=None)`` returns (N, K) class logits; given the
+    batch's features, an extractor whose logits follow from them (Inception: pool3 · Wᵀ) may use
+    them instead of a second forward pass. ``classes``: K when the logits are the classes of a
+    classifier of the data set (mode coverage counts them), else None. ``no_logits``: why there
+    are no logits, when the extractor knows (FID weights without the fc layer).
+    """
+
+    logits: bool = False
+    classes: int | None = None
+    no_logits: str | None = None
+
+
+#: What an extractor that declares nothing gives: features only.
+FEATURES_ONLY = ExtractorCapabilities()
+
+
+def capabilities(extractor: FeatureExtractor) -> ExtractorCapabilities:
+    """The capabilities ``extractor`` declares in its ``capabilities`` attribute, else none."""
+    declared = getattr(extractor, "capabilities", FEATURES_ONLY)
+    if not isinstance(declared, ExtractorCapabilities):
+        raise GenlabError(
+            f"extractor {extractor.name!r} declares capabilities {declared!r}; they must be an "
+            "ExtractorCapabilities"
+        )
+    return declared
 
 
 @dataclass(frozen=True)
@@ -125,7 +162,7 @@ def get_extractor(name: str, **options: Any) -> FeatureExtractor:
     """
     check_extractor_name(name)
     entry = _EXTRACTORS[name]
-    factory = _resolve(name, entry.factory)
+    factory = load(entry.factory, what=f"extractor {name!r}")
     _check_options(name, factory, options)
     return factory(**options)
 
@@ -177,8 +214,7 @@ def extract_features(
         If there are no images, a batch is not uint8 N×C×H×W, or the extractor returns the wrong
         shape.
     """
-    if batch_size < 1:
-        raise GenlabError(f"batch_size must be at least 1, got {batch_size}")
+    check_integer(batch_size, "batch_size")
     total = images.shape[0] if isinstance(images, torch.Tensor) else None
     batches = [images] if isinstance(images, torch.Tensor) else images
     parts: list[torch.Tensor] = []
@@ -214,19 +250,6 @@ def _run(extractor: FeatureExtractor, images: torch.Tensor) -> torch.Tensor:
             f"{images.shape[0]} images; it must return floating features of shape {expected}"
         )
     return features.detach().cpu()
-
-
-def _resolve(name: str, factory: ExtractorFactory | str) -> ExtractorFactory:
-    if not isinstance(factory, str):
-        return factory
-    module_name, _, attribute = factory.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise GenlabError(
-            f"extractor {name!r} could not be loaded from {factory!r} ({exc}); "
-            "check the registration or install what it needs"
-        ) from exc
 
 
 def _check_options(name: str, factory: ExtractorFactory, options: dict[str, Any]) -> None:
