@@ -49,12 +49,11 @@ from genlab.data.imageio import check_uint8_images, read_npz
 from genlab.data.registry import list_datasets, load_dataset
 from genlab.errors import GenlabError
 from genlab.metrics.statistics import FeatureStatistics
+from genlab.runs import is_run_dir, iter_generated, latest_checkpoint, load_checkpoint
 
 #: Identity keys shared by every source kind.
 KIND = "kind"
 COUNT = "n"
-
-#: Bytes read at a time when hashing files.
 
 #: Suffixes of checkpoint files a run source accepts.
 _CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -77,8 +76,6 @@ class Source(ABC):
     """
 
     kind: str = ""
-    #: Whether `batches` yields images; only a statistics file does not.
-    has_images: bool = True
     #: Whether extracted features may go to the on-disk cache (not for one-off in-memory images).
     cacheable: bool = True
 
@@ -291,14 +288,10 @@ class RunSource(Source):
     @cached_property
     def checkpoint(self) -> Path:
         """The checkpoint file images are generated from."""
-        from genlab.training.checkpoint import latest_checkpoint
-
         return latest_checkpoint(self.path) if self.path.is_dir() else self.path
 
     @cached_property
     def _state(self) -> dict[str, Any]:
-        from genlab.training.checkpoint import load_checkpoint
-
         return load_checkpoint(self.checkpoint)
 
     @property
@@ -344,8 +337,6 @@ class RunSource(Source):
         return self.n
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        from genlab.training.generate import iter_generated
-
         _check_batch_size(batch_size)
         for batch in iter_generated(
             self.checkpoint, self.count, seed=self.seed, batch_size=batch_size, ema=self.ema
@@ -365,7 +356,6 @@ class StatisticsSource(Source):
     """Precomputed feature statistics (mean and covariance): enough for FID and nothing else."""
 
     kind = "statistics"
-    has_images = False
 
     def __init__(self, spec: str, *, path: Path) -> None:
         super().__init__(spec)
@@ -452,8 +442,6 @@ def resolve_source(
 
 
 def _path_source(text: str, path: Path, *, n: int | None, seed: int, ema: bool) -> Source:
-    from genlab.training.run_folder import is_run_dir
-
     if path.is_dir():
         if is_run_dir(path):
             return RunSource(text, path=path, n=n, seed=seed, ema=ema)

@@ -9,7 +9,7 @@ import torch
 
 from genlab.data.imageio import uint8_to_signed
 from genlab.divergences.lipschitz import lipschitz_report
-from genlab.training.generate import generate, load_critic
+from genlab.runs import generate, load_critic
 
 
 def critic_lipschitz_report(

@@ -1,4 +1,7 @@
-"""Generate samples from a run folder or checkpoint: the bridge from training to evaluation."""
+"""Rebuild the sampling network (or the critic) of a run folder or checkpoint, and generate.
+
+The bridge from training to evaluation: any command that takes images can take a run.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from torch import nn
 from genlab.data.imageio import signed_to_uint8
 from genlab.errors import GenlabError
 from genlab.models.registry import ModelConfig, build_generator, build_vae
-from genlab.training.checkpoint import load_checkpoint
+from genlab.runs.checkpoint import load_checkpoint
 
 
 def load_sampler(source: str | Path, *, ema: bool = True) -> tuple[nn.Module, ModelConfig]:
