@@ -89,5 +89,5 @@ def list_sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
     folder = Path(run_dir) / SAMPLES_DIR
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), path) for path in folder.iterdir() if (m := _SAMPLE_NAME.match(path.name))]
-    return sorted(found)
+    matches = ((_SAMPLE_NAME.match(path.name), path) for path in folder.iterdir())
+    return sorted((int(match.group(1)), path) for match, path in matches if match)
