@@ -107,13 +107,12 @@ def test_toy_panels(tmp_path):
 
 
 def test_compare_figures(tmp_path):
-    from genlab.experiments.compare import run_name
-    from genlab.experiments.compare_figures import (
-        FID_KEY,
+    from genlab.experiments.compare.figures import (
         save_fid_vs_time,
         save_grids,
         save_wasserstein_vs_fid,
     )
+    from genlab.experiments.compare.spec import FID_KEY, run_name
 
     runs = tmp_path / "runs"
     records = [
@@ -143,7 +142,7 @@ def test_importing_the_drawing_modules_does_not_import_pyplot():
     code = (
         "import sys, genlab.plotting, genlab.training.samples, genlab.experiments.toy, "
         "genlab.experiments.clipping, genlab.experiments.parallel_lines, "
-        "genlab.experiments.compare_figures, genlab.report.figures; "
+        "genlab.experiments.compare.figures, genlab.report.figures; "
         "print('matplotlib.pyplot' in sys.modules)"
     )
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -35,7 +35,6 @@ from torch import nn
 from genlab.errors import GenlabError
 
 #: Environment variables torchrun sets in every process it starts.
-ENV_RANK = "RANK"
 ENV_WORLD_SIZE = "WORLD_SIZE"
 ENV_LOCAL_RANK = "LOCAL_RANK"
 

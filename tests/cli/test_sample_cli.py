@@ -48,12 +48,12 @@ def _fails(capsys, *args) -> str:
 @pytest.fixture
 def no_generation(monkeypatch):
     """Generating anything fails the test: a refused --out must be refused before that."""
-    import genlab.training.generate
+    import genlab.runs
 
     def refuse(*args, **kwargs):
         raise AssertionError("samples were generated before --out was checked")
 
-    monkeypatch.setattr(genlab.training.generate, "iter_generated", refuse)
+    monkeypatch.setattr(genlab.runs, "iter_generated", refuse)
 
 
 @pytest.mark.parametrize("name", ["x.txt", "samples.png", "out.tar.gz"])

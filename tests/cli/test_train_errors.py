@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from genlab.cli.main import main
+from genlab.runs import read_metrics
 from genlab.training.config import resolve_config
-from genlab.training.logging import read_metrics
 
 QUIET = ["--no-progress", "--no-tensorboard"]
 TINY = ["--batch-size", "16", "--log-every", "1", "--checkpoint-every", "3", *QUIET]

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from genlab.cli.main import cli, main
 from genlab.metrics.features import inception_weights
-from genlab.metrics.features.inception_weights import PTH_FILENAME, WEIGHTS_ENV
+from genlab.metrics.features.inception_net import PTH_FILENAME
+from genlab.metrics.features.inception_weights import WEIGHTS_ENV
 
 
 @pytest.fixture

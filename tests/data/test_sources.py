@@ -185,12 +185,6 @@ def test_open_source_leaves_higher_kinds_to_their_layer(tmp_path):
         open_source(parsed)
 
 
-def test_load_dataset_is_still_found_in_the_registry():
-    from genlab.data import registry
-
-    assert registry.load_dataset is load_dataset
-
-
 # Layers above data (docs/architecture.md): the data layer may import none of them.
 _HIGHER = ("models", "objectives", "runs", "metrics", "divergences", "training", "experiments")
 _HIGHER += ("report", "cli")

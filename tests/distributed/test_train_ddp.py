@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.training.checkpoint import list_checkpoints, load_checkpoint
+from genlab.runs import read_metrics
+from genlab.runs.checkpoint import list_checkpoints, load_checkpoint
 from genlab.training.config import resolve_config
-from genlab.training.logging import read_metrics
 from genlab.training.trainer import Trainer
 
 pytestmark = pytest.mark.slow

@@ -11,16 +11,14 @@ import pytest
 from scipy import stats
 
 from genlab.errors import GenlabError
-from genlab.experiments import compare as compare_module
-from genlab.experiments.compare import (
-    MODELS,
-    CompareSettings,
-    estimate_fid_pairs,
+from genlab.experiments.compare import runner as compare_module
+from genlab.experiments.compare.runner import (
     mean_with_t_interval,
     run_compare,
     wasserstein_fid_correlation,
 )
-from genlab.training.periodic_eval import eval_key
+from genlab.experiments.compare.spec import MODELS, CompareSettings, estimate_fid_pairs
+from genlab.runs import eval_key
 
 FID_KEY = eval_key("classifier-mnist", "fid")
 
@@ -140,7 +138,7 @@ def test_unknown_models_are_refused():
 
 
 def test_intervals_are_cut_at_the_bounds_a_metric_can_take():
-    from genlab.experiments.compare import _aggregate
+    from genlab.experiments.compare.runner import _aggregate
 
     runs = [
         {"steps": 1, "recall": value, "fid_classifier": fid}

@@ -6,7 +6,7 @@ import json
 import math
 
 from genlab.experiments.toy import METHODS, run_toy_experiment
-from genlab.training.checkpoint import load_checkpoint
+from genlab.runs.checkpoint import load_checkpoint
 
 CLIP = 0.01  # "WGAN (clip 0.01)"
 

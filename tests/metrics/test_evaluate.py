@@ -363,7 +363,7 @@ def vae_run(tmp_path_factory):
 def test_reconstruction_error_of_a_vae_run(vae_run):
     from genlab.data.sources import load_dataset
     from genlab.models.registry import ModelConfig, build_vae
-    from genlab.training.checkpoint import load_checkpoint
+    from genlab.runs.checkpoint import load_checkpoint
 
     result = evaluate(
         "digits", str(vae_run), metrics="recon", n=100, batch_size=32, cache=False, progress=False

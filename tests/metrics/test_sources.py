@@ -125,7 +125,7 @@ def gan_run(tmp_path_factory):
 
 
 def test_run_folder_generates_n_images_deterministically(gan_run):
-    from genlab.training.generate import generate
+    from genlab.runs import generate
 
     source = resolve_source(str(gan_run), n=37, seed=5)
     assert isinstance(source, RunSource)
@@ -140,7 +140,7 @@ def test_run_folder_generates_n_images_deterministically(gan_run):
 
 
 def test_checkpoint_file_and_run_identity(gan_run):
-    from genlab.training.checkpoint import latest_checkpoint
+    from genlab.runs.checkpoint import latest_checkpoint
 
     checkpoint = latest_checkpoint(gan_run)
     from_file = resolve_source(str(checkpoint), n=8, seed=1)

@@ -16,7 +16,6 @@ from genlab.report.collect import (
     final_evaluation,
     interval_base,
     pick_sample_steps,
-    split_evaluation_key,
     training_series,
 )
 
@@ -94,24 +93,6 @@ def test_non_finite_values_logged_as_strings_are_read_as_floats():
     series = training_series(records)["loss"]
     assert math.isnan(series.values[0])
     assert series.values[1] == math.inf
-
-
-@pytest.mark.parametrize(
-    ("key", "expected"),
-    [
-        ("classifier-mnist/fid", ("classifier-mnist", "fid")),
-        ("inception/kid_mean_ci_low", ("inception", "kid_mean_ci_low")),
-        ("a/b/c", ("a", "b/c")),
-    ],
-)
-def test_split_evaluation_key(key, expected):
-    assert split_evaluation_key(key) == expected
-
-
-@pytest.mark.parametrize("key", ["/fid", "inception/", "fid"])
-def test_split_evaluation_key_rejects_malformed_keys(key):
-    with pytest.raises(GenlabError, match="<features>/<metric>"):
-        split_evaluation_key(key)
 
 
 def test_interval_base():

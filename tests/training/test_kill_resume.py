@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
-from genlab.training.checkpoint import list_checkpoints, load_checkpoint
+from genlab.runs import read_metrics
+from genlab.runs.checkpoint import list_checkpoints, load_checkpoint
 from genlab.training.config import resolve_config
-from genlab.training.logging import read_metrics
 from genlab.training.trainer import Trainer
 
 OPTIONS = dict(

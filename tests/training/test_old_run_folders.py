@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from genlab.training.logging import read_metrics
+from genlab.runs import read_metrics
 from genlab.training.trainer import Trainer
 
 DATA = Path(__file__).parent / "data"
@@ -44,7 +44,7 @@ def test_old_run_folder_resumes_to_the_old_losses(name, tmp_path):
 
 
 def test_the_critic_of_an_old_run_folder_loads_with_its_flat_options():
-    from genlab.training.generate import load_critic
+    from genlab.training.inspect import load_critic
 
     _, options, model_config = load_critic(DATA / "run-v0.1.0-wgan-gp")
     assert (options["lipschitz"], options["n_critic"], model_config.arch) == ("gp", 5, "mlp")

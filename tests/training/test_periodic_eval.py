@@ -11,15 +11,12 @@ from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.metrics.evaluate import evaluate
 from genlab.metrics.sources import ImagesSource
+from genlab.runs import eval_key, load_sampler, read_metrics
 from genlab.training.config import resolve_config
-from genlab.training.generate import load_sampler
-from genlab.training.logging import read_metrics
 from genlab.training.periodic_eval import (
     EVAL_NOISE_SEED,
     default_eval_features,
     default_eval_reference,
-    eval_key,
-    split_eval_key,
 )
 from genlab.training.trainer import Trainer
 
@@ -120,11 +117,6 @@ def test_defaults_pick_the_cheap_classifier_and_the_test_split():
     assert default_eval_reference("mnist") == "mnist:test"
     assert default_eval_reference("mnist:train") == "mnist:test"
     assert default_eval_reference("some/folder") == "some/folder"
-
-
-def test_eval_keys_round_trip_and_leave_other_keys_alone():
-    assert split_eval_key(eval_key("inception", "fid")) == ("inception", "fid")
-    assert split_eval_key("loss_critic") is None
 
 
 def test_a_time_schedule_counts_training_seconds(tmp_path, mnist_dir):

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from genlab.errors import GenlabError
-from genlab.training.checkpoint import load_checkpoint
-from genlab.training.logging import read_metrics
+from genlab.runs import read_metrics
+from genlab.runs.checkpoint import load_checkpoint
 from genlab.training.tasks import AutocastForward
 from genlab.training.trainer import Trainer
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from genlab.errors import GenlabError, NonFiniteLossError
-from genlab.training.checkpoint import list_checkpoints, load_checkpoint
-from genlab.training.logging import read_metrics
+from genlab.runs import read_metrics
+from genlab.runs.checkpoint import list_checkpoints, load_checkpoint
 from genlab.training.trainer import Trainer
 
 LOSS_KEYS = ("loss_critic", "loss_generator", "wasserstein_estimate", "loss")

@@ -224,6 +224,7 @@ def eval_(
     from genlab import distributed
     from genlab.metrics import evaluate as driver
     from genlab.metrics.features.registry import check_extractor_name
+    from genlab.runs import is_run_dir, write_evaluation
 
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
@@ -302,8 +303,9 @@ def eval_(
     elif json_path:
         write_json(Path(json_path), result)
         click.echo(f"wrote {json_path}")
-    kept = keep_in_run(source_b, result)
-    if kept is not None:
+    # B's run folder, when B is one, keeps the result too, for genlab report.
+    if is_run_dir(Path(source_b)):
+        kept = write_evaluation(Path(source_b), result)
         click.echo(f"wrote {kept} (shown by genlab report)", err=to_stdout)
 
 
@@ -322,41 +324,6 @@ def _check_save_stats_options(source_b: str | None, given: list[str]) -> None:
             f"--save-stats writes the statistics of SOURCE_A and measures nothing; leave out "
             f"{flags} (and use the statistics file as SOURCE_A of a later genlab eval)"
         )
-
-
-def keep_in_run(source_b: str, result: dict[str, Any]) -> Path | None:
-    """Also file the result in B's run folder, when B is one, as ``evaluations/NAME.json``.
-
-    The name (`evaluation_name`) says what was measured and how, so evaluations with other
-    settings sit beside each other and the same evaluation run again replaces its file.
-    """
-    from genlab.training.run_folder import EVALUATIONS_DIR, is_run_dir
-
-    if not is_run_dir(Path(source_b)):
-        return None
-    path = Path(source_b) / EVALUATIONS_DIR / f"{evaluation_name(result)}.json"
-    path.parent.mkdir(exist_ok=True)
-    write_json(path, result)
-    return path
-
-
-def evaluation_name(result: dict[str, Any]) -> str:
-    """``EXTRACTOR-METRICS-nN_B[-refN_A]``: ``pixels-fid-kid-n40``, ``recon-ref1797``.
-
-    The extractor is left out when none ran (reconstruction error alone), ``nN_B`` when B gave no
-    images (a VAE run judged by its reconstructions of A), and ``refN_A`` when A's count equals
-    B's (the usual case, and the names of earlier versions).
-    """
-    protocol = result["protocol"]
-    features = protocol.get("features") or {}
-    parts = [features["extractor"]] if features.get("extractor") else []
-    parts.append("-".join(protocol["metrics"]))
-    n_a, n_b = protocol.get("n_a"), protocol.get("n_b")
-    if n_b is not None:
-        parts.append(f"n{n_b}")
-    if n_a is not None and n_a != n_b:
-        parts.append(f"ref{n_a}")
-    return "-".join(parts)
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -154,7 +154,8 @@ def compare(
     digits covered and, for the VAE, reconstruction error. Rerunning with the same --out keeps
     finished runs and resumes an interrupted one.
     """
-    from genlab.experiments.compare import MODELS, CompareSettings, run_compare
+    from genlab.experiments.compare.runner import run_compare
+    from genlab.experiments.compare.spec import MODELS, CompareSettings
 
     chosen = tuple(MODELS) if models == "all" else tuple(m.strip() for m in models.split(","))
     settings = CompareSettings(

@@ -56,7 +56,7 @@ def sample(
 
     from genlab.errors import GenlabError
     from genlab.progress import Progress
-    from genlab.training.generate import iter_generated
+    from genlab.runs import iter_generated
 
     target = Path(out)
     to_npz = _check_out(target)

@@ -91,13 +91,3 @@ def load_registered(
     if split not in entry.splits:
         raise GenlabError(f"{name} has no split {split!r}; use one of {list(entry.splits)}")
     return entry.load(split, data_dir, limit)
-
-
-def __getattr__(name: str) -> object:
-    # `load_dataset` lives with the spec grammar in genlab.data.sources, which reads this module's
-    # table; it is found here too, lazily (PEP 562), for the many callers that import it from here.
-    if name == "load_dataset":
-        from genlab.data.sources import load_dataset
-
-        return load_dataset
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

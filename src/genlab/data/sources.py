@@ -241,8 +241,6 @@ class Source(ABC):
     """
 
     kind: str = ""
-    #: Whether `batches` yields images; only a statistics file does not.
-    has_images: bool = True
     #: Whether extracted features may go to the on-disk cache (not for one-off in-memory images).
     cacheable: bool = True
 

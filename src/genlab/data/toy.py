@@ -122,6 +122,11 @@ def list_toy() -> list[str]:
     return sorted(TOY_DISTRIBUTIONS)
 
 
+def is_toy(name: str) -> bool:
+    """Whether ``name`` is a registered toy distribution (2-D points, not images)."""
+    return name in TOY_DISTRIBUTIONS
+
+
 def sample_toy(name: str, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
     """n samples of the registered toy distribution ``name``, float32 (n, 2)."""
     if name not in TOY_DISTRIBUTIONS:

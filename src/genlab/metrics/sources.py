@@ -50,6 +50,7 @@ from genlab.data.sources import (
 )
 from genlab.errors import GenlabError
 from genlab.metrics.statistics import FeatureStatistics
+from genlab.runs import is_run_dir, iter_generated, latest_checkpoint, load_checkpoint
 
 __all__ = [
     "COUNT",
@@ -87,14 +88,10 @@ class RunSource(Source):
     @cached_property
     def checkpoint(self) -> Path:
         """The checkpoint file images are generated from."""
-        from genlab.training.checkpoint import latest_checkpoint
-
         return latest_checkpoint(self.path) if self.path.is_dir() else self.path
 
     @cached_property
     def _state(self) -> dict[str, Any]:
-        from genlab.training.checkpoint import load_checkpoint
-
         return load_checkpoint(self.checkpoint)
 
     @property
@@ -140,8 +137,6 @@ class RunSource(Source):
         return self.n
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        from genlab.training.generate import iter_generated
-
         check_batch_size(batch_size)
         for batch in iter_generated(
             self.checkpoint, self.count, seed=self.seed, batch_size=batch_size, ema=self.ema
@@ -161,7 +156,6 @@ class StatisticsSource(Source):
     """Precomputed feature statistics (mean and covariance): enough for FID and nothing else."""
 
     kind = "statistics"
-    has_images = False
 
     def __init__(self, spec: str, *, path: Path) -> None:
         super().__init__(spec)
@@ -199,8 +193,6 @@ def is_statistics_file(path: str | os.PathLike) -> bool:
 
 
 def _is_run(path: Path) -> bool:
-    from genlab.training.run_folder import is_run_dir
-
     if path.is_dir():
         return is_run_dir(path)
     return path.suffix.lower() in _CHECKPOINT_SUFFIXES

@@ -1,15 +1,13 @@
 """Read a run folder into a plain `RunSummary`: what the figures, the page and the summary show.
 
-A run folder (`genlab.training.run_folder`) holds ``config.json``, ``model.json``, a metrics log
+A run folder (`genlab.runs.RunFolder`) holds ``config.json``, ``model.json``, a metrics log
 ``metrics.jsonl``, sample grids ``samples/step-XXXXXXXX.png``, checkpoints, and optionally
 final evaluations ``evaluations/*.json`` (each the dict of `genlab.metrics.evaluate.evaluate`)
 and ``lipschitz.json`` (the dict of `genlab.training.inspect.critic_lipschitz_report`).
 
-The metrics log mixes two kinds of records, both with ``step`` and ``time`` (seconds of training):
-
-- training records: losses and gradient norms under plain keys (``loss_critic``, ``loss``, ...);
-- evaluation records: ``"<features>/<metric key>"`` keys, e.g. ``"classifier-mnist/fid"`` and its
-  bootstrap bounds ``"classifier-mnist/fid_ci_low"`` / ``"..._ci_high"`` (`genlab.metrics.keys`).
+The metrics log mixes training records (losses under plain keys) and evaluation records
+(``"<features>/<metric key>"`` keys, `genlab.runs.records`), e.g. ``"classifier-mnist/fid"`` and
+its bootstrap bounds ``"classifier-mnist/fid_ci_low"`` / ``"..._ci_high"`` (`genlab.metrics.keys`).
 
 Everything here is read-only: collecting never changes the run folder. A run killed early simply
 gives fewer pieces (no samples, no checkpoint, no evaluations); only a folder that is not a run at
@@ -19,24 +17,23 @@ all is an error.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError
 from genlab.metrics import keys
-from genlab.training.checkpoint import list_checkpoints
+from genlab.runs import (
+    LIPSCHITZ_FILE,
+    RunFolder,
+    checkpoint_step,
+    is_eval_key,
+    read_json,
+    split_eval_key,
+)
 from genlab.training.config import flat_config
-from genlab.training.logging import read_metrics
-from genlab.training.run_folder import EVALUATIONS_DIR, is_run_dir
-from genlab.training.samples import SAMPLES_DIR
 
-LIPSCHITZ_FILE = "lipschitz.json"
-#: Separator between the feature extractor and the metric key in an evaluation record.
-EVAL_SEPARATOR = "/"
 #: Keys of a metrics record that are not metric values.
 STEP = "step"
 TIME = "time"
@@ -44,7 +41,6 @@ TIME = "time"
 #: a report stays quick; ``genlab lipschitz --lipschitz-points`` gives tighter lower bounds.
 DEFAULT_LIPSCHITZ_POINTS = 64
 
-_SAMPLE_NAME = re.compile(r"^step-(\d{8})\.png$")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CI_SUFFIXES = (keys.CI_LOW_SUFFIX, keys.CI_HIGH_SUFFIX)
 _MEAN, _STD = "_mean", "_std"
@@ -161,23 +157,22 @@ def collect_run(
     GenlabError
         If ``path`` is not a run folder or one of its JSON files cannot be read.
     """
-    run_dir = Path(path)
-    check_run_dir(run_dir)
-    records = read_metrics(run_dir)
+    run = RunFolder.open(path)
+    records = run.records()
     summary = RunSummary(
-        path=run_dir,
-        name=run_name(run_dir),
+        path=run.path,
+        name=run.name,
         # By flat option names, whether the file is nested or flat (genlab 0.1.0).
-        config=flat_config(_read_json_object(run_dir / "config.json")),
-        model=_read_json_object(run_dir / "model.json"),
+        config=flat_config(run.config()),
+        model=run.model(),
         steps_reached=0,
         elapsed=None,
         training=training_series(records),
         evaluation=evaluation_series(records),
-        samples=list_sample_grids(run_dir),
-        evaluations=read_final_evaluations(run_dir),
+        samples=list_sample_grids(run),
+        evaluations=read_final_evaluations(run),
     )
-    summary.steps_reached = _steps_reached(records, summary.samples, run_dir)
+    summary.steps_reached = _steps_reached(records, summary.samples, run)
     summary.elapsed = _elapsed(records)
     summary.lipschitz, summary.lipschitz_note = _lipschitz(
         summary, compute=lipschitz, points=lipschitz_points, data_dir=data_dir
@@ -185,41 +180,7 @@ def collect_run(
     return summary
 
 
-def check_run_dir(path: Path) -> None:
-    """Raise a `GenlabError` naming the problem if ``path`` is not a run folder."""
-    if not path.exists():
-        raise GenlabError(f"{path} does not exist; pass a run folder made by genlab train")
-    if not path.is_dir():
-        raise GenlabError(f"{path} is a file, not a run folder; pass the folder genlab train made")
-    if not is_run_dir(path):
-        raise GenlabError(
-            f"{path} is not a run folder (no config.json and model.json); pass a folder made by "
-            "genlab train, e.g. runs/00000-wgan-gp-digits"
-        )
-
-
-def run_name(path: Path) -> str:
-    """The name a run goes by in legends and headings: its folder's name."""
-    return path.resolve().name or str(path)
-
-
 # --- Metrics log ------------------------------------------------------------------------------
-
-
-def is_evaluation_key(key: str) -> bool:
-    """Whether a metrics-log key is an evaluation metric (``"<features>/<metric key>"``)."""
-    return EVAL_SEPARATOR in key
-
-
-def split_evaluation_key(key: str) -> tuple[str, str]:
-    """``"classifier-mnist/fid"`` -> ``("classifier-mnist", "fid")``.
-
-    The split is at the first separator: extractor names have none, metric keys could.
-    """
-    features, _, metric = key.partition(EVAL_SEPARATOR)
-    if not features or not metric:
-        raise GenlabError(f"evaluation key {key!r} is not of the form '<features>/<metric>'")
-    return features, metric
 
 
 def interval_base(metric: str) -> tuple[str, str] | None:
@@ -238,7 +199,7 @@ def training_series(records: list[dict[str, Any]]) -> dict[str, Series]:
         if step is None:
             continue
         for key, value in record.items():
-            if key in (STEP, TIME) or is_evaluation_key(key):
+            if key in (STEP, TIME) or is_eval_key(key):
                 continue
             number = _number(value)
             if number is not None:
@@ -256,9 +217,10 @@ def evaluation_series(records: list[dict[str, Any]]) -> dict[str, dict[str, Seri
             continue
         for key, value in record.items():
             number = _number(value)
-            if not is_evaluation_key(key) or number is None:
+            parts = split_eval_key(key)
+            if parts is None or number is None:
                 continue
-            features, metric = split_evaluation_key(key)
+            features, metric = parts
             bound = interval_base(metric)
             if bound is not None:
                 bounds[(features, bound[0], bound[1], step)] = number
@@ -322,14 +284,11 @@ def _series(rows: list[tuple[int, float, float]]) -> Series:
     )
 
 
-def _steps_reached(records: list[dict[str, Any]], samples: list[SampleGrid], run_dir: Path) -> int:
+def _steps_reached(records: list[dict[str, Any]], samples: list[SampleGrid], run: RunFolder) -> int:
     """The furthest step any trace of the run shows: log, sample grids, checkpoints."""
     candidates = [s for s in (_step_and_time(r)[0] for r in records) if s is not None]
     candidates += [grid.step for grid in samples]
-    for checkpoint in list_checkpoints(run_dir):
-        match = re.match(r"^step-(\d+)\.pt$", checkpoint.name)
-        if match:
-            candidates.append(int(match.group(1)))
+    candidates += [checkpoint_step(path) for path in run.checkpoints()]
     return max(candidates, default=0)
 
 
@@ -341,17 +300,13 @@ def _elapsed(records: list[dict[str, Any]]) -> float | None:
 # --- Samples, evaluations, Lipschitz ----------------------------------------------------------
 
 
-def list_sample_grids(run_dir: Path) -> list[SampleGrid]:
+def list_sample_grids(run: RunFolder) -> list[SampleGrid]:
     """The run's sample grids in step order (files that are not PNGs are left out)."""
-    folder = Path(run_dir) / SAMPLES_DIR
-    if not folder.is_dir():
-        return []
-    grids = []
-    for path in folder.iterdir():
-        match = _SAMPLE_NAME.match(path.name)
-        if match and path.is_file() and _looks_like_png(path):
-            grids.append(SampleGrid(int(match.group(1)), path))
-    return sorted(grids, key=lambda grid: grid.step)
+    return [
+        SampleGrid(step, path)
+        for step, path in run.sample_grids()
+        if path.is_file() and _looks_like_png(path)
+    ]
 
 
 def _looks_like_png(path: Path) -> bool:
@@ -380,15 +335,9 @@ def pick_sample_steps(samples: list[SampleGrid], *, count: int = 5) -> list[Samp
     return [samples[i] for i in indices]
 
 
-def read_final_evaluations(run_dir: Path) -> list[FinalEvaluation]:
+def read_final_evaluations(run: RunFolder) -> list[FinalEvaluation]:
     """Every ``evaluations/*.json`` of the run, in file-name order."""
-    folder = Path(run_dir) / EVALUATIONS_DIR
-    if not folder.is_dir():
-        return []
-    return [
-        final_evaluation(path.stem, _read_json_object(path))
-        for path in sorted(folder.glob("*.json"))
-    ]
+    return [final_evaluation(path.stem, read_json(path)) for path in run.evaluations()]
 
 
 def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
@@ -450,14 +399,14 @@ def _optional_int(value: Any) -> int | None:
 def _lipschitz(
     summary: RunSummary, *, compute: bool, points: int, data_dir: str | None
 ) -> tuple[dict[str, Any] | None, str]:
-    saved = summary.path / LIPSCHITZ_FILE
-    if saved.is_file():
-        return _read_json_object(saved), f"from {LIPSCHITZ_FILE}"
+    run = RunFolder(summary.path)
+    if run.lipschitz_path.is_file():
+        return read_json(run.lipschitz_path), f"from {LIPSCHITZ_FILE}"
     if not summary.has_critic:
         return None, "a VAE has no critic"
     if not compute:
         return None, "not computed (--no-lipschitz)"
-    if not list_checkpoints(summary.path):
+    if not run.checkpoints():
         return None, "no checkpoint yet"
     from genlab.training.inspect import critic_lipschitz_report
 
@@ -468,19 +417,7 @@ def _lipschitz(
     return report, f"computed for this report ({points} real + {points} generated points)"
 
 
-def _read_json_object(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GenlabError(f"cannot read {path} ({exc}); repair or remove the file") from exc
-    if not isinstance(value, dict):
-        raise GenlabError(f"{path} holds {type(value).__name__}, not a JSON object; remove it")
-    return value
-
-
 __all__ = [
-    "EVALUATIONS_DIR",
-    "LIPSCHITZ_FILE",
     "FinalEvaluation",
     "MetricValue",
     "RunSummary",

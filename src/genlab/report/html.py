@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from genlab.report.collect import EVALUATIONS_DIR, RunSummary, pick_sample_steps
+from genlab.report.collect import RunSummary, pick_sample_steps
 from genlab.report.figures import FigureImage, run_colours
 from genlab.report.tables import (
     Row,
@@ -23,6 +23,7 @@ from genlab.report.tables import (
     lipschitz_rows,
     overview_rows,
 )
+from genlab.runs import EVALUATIONS_DIR
 
 _NUMERIC = re.compile(r"[-+0-9.eE ±,\[\]—]+(?: s| min| h)?")
 

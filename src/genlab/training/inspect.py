@@ -6,10 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from genlab.data.imageio import uint8_to_signed
 from genlab.divergences.lipschitz import lipschitz_report
-from genlab.training.generate import generate, load_critic
+from genlab.errors import GenlabError
+from genlab.models.registry import ModelConfig, build_critic
+from genlab.objectives.lipschitz import make_lipschitz_method
+from genlab.runs import generate, load_checkpoint
+from genlab.training.config import flat_config
 
 
 def critic_lipschitz_report(
@@ -32,10 +37,30 @@ def critic_lipschitz_report(
 
 
 def _real_samples(config: dict, count: int, data_dir: str | None) -> torch.Tensor:
-    from genlab.data.registry import load_dataset
+    from genlab.data.sources import load_dataset
     from genlab.data.toy import list_toy, sample_toy
 
     if config["data"] in list_toy():
         return sample_toy(config["data"], count, generator=torch.Generator().manual_seed(0))
     dataset = load_dataset(config["data"], data_dir=data_dir or config["data_dir"], limit=count)
     return uint8_to_signed(dataset.images)
+
+
+def load_critic(source: str | Path) -> tuple[nn.Module, dict, ModelConfig]:
+    """The trained critic of a GAN run (eval mode), its training options (by flat names,
+    `genlab.training.config.flat_config`) and its model config.
+
+    The critic is rebuilt with the run's Lipschitz method applied first, so a spectrally
+    normalised critic loads its parametrised weights as saved.
+    """
+    state = load_checkpoint(Path(source))
+    if "critic" not in state["models"]:
+        raise GenlabError(f"{source} is a VAE run: it has no critic to inspect")
+    config = flat_config(state["config"])  # nested, or flat as genlab 0.1.0 wrote it
+    model_config = ModelConfig.from_dict(state["model_config"])
+    method = make_lipschitz_method(
+        config["lipschitz"], clip=config["clip"], gp_weight=config["gp_weight"]
+    )
+    critic = method.prepare(build_critic(model_config))
+    critic.load_state_dict(state["models"]["critic"])
+    return critic.eval(), config, model_config

@@ -8,31 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from genlab import distributed
-from genlab.fileio import atomic_write_bytes
 from genlab.progress import Progress
-
-METRICS_FILE = "metrics.jsonl"
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every record of a run's metrics log, in order (a torn last line from a kill is ignored)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
-
-
-def truncate_metrics(run_dir: Path, step: int) -> None:
-    """Drop records after ``step``: on resume, the log continues from the checkpoint's step."""
-    kept = [r for r in read_metrics(run_dir) if r.get("step", 0) <= step]
-    text = "".join(json.dumps(r) + "\n" for r in kept)
-    atomic_write_bytes(Path(run_dir) / METRICS_FILE, text.encode())
+from genlab.runs import METRICS_FILE
 
 
 class RunLogger:

@@ -5,9 +5,8 @@ the *same* noise every time, so the curve over training shows the model changing
 The reference (by default the data set's test split) is resolved once; its features come from
 the on-disk cache after the first evaluation, the samples' features are never cached.
 
-Values go to the run's ``metrics.jsonl`` under keys ``"<features>/<metric key>"``, e.g.
-``"classifier-mnist/fid"`` or ``"inception/kid_mean"``: the extractor is part of the name because
-a classifier-FID and an Inception FID are different numbers on different scales.
+Values go to the run's ``metrics.jsonl`` under keys ``"<features>/<metric key>"``
+(`genlab.runs.records.eval_key`), e.g. ``"classifier-mnist/fid"`` or ``"inception/kid_mean"``.
 """
 
 from __future__ import annotations
@@ -18,29 +17,18 @@ import torch
 
 from genlab.data.imageio import signed_to_uint8
 from genlab.data.registry import list_datasets
+from genlab.data.toy import is_toy
 from genlab.errors import GenlabError
 from genlab.metrics.evaluate import build_extractor, evaluate, parse_metrics
 from genlab.metrics.sources import ImagesSource, resolve_source
+from genlab.runs import eval_key
 from genlab.training.config import TrainConfig
 
-#: Separates the extractor from the metric key in evaluation records.
-EVAL_KEY_SEPARATOR = "/"
 #: Seed of the evaluation noise: the same for every run, so runs see the same z.
 EVAL_NOISE_SEED = 2024
 #: Data sets the shipped MNIST classifier can judge (28×28 grey digits).
 _CLASSIFIER_DATA = ("mnist",)
 _GENERATION_BATCH = 500
-
-
-def eval_key(features: str, metric_key: str) -> str:
-    """The metrics-log key of ``metric_key`` measured with ``features``."""
-    return f"{features}{EVAL_KEY_SEPARATOR}{metric_key}"
-
-
-def split_eval_key(key: str) -> tuple[str, str] | None:
-    """``(features, metric key)`` of an evaluation key, None for any other key (losses, time)."""
-    features, separator, metric_key = key.partition(EVAL_KEY_SEPARATOR)
-    return (features, metric_key) if separator else None
 
 
 def default_eval_features(data: str) -> str:
@@ -58,8 +46,6 @@ class PeriodicEvaluator:
     """Scores a generator against a fixed reference; built once per run, called on schedule."""
 
     def __init__(self, config: TrainConfig) -> None:
-        from genlab.training.trainer import is_toy
-
         if is_toy(config.data):
             raise GenlabError(
                 f"--eval-every measures images, but {config.data} is a 2-D toy set; "

@@ -9,12 +9,7 @@ import torch
 from genlab import distributed
 from genlab.data.imageio import save_grid, signed_to_uint8
 from genlab.plotting import new_figure, save_figure
-
-SAMPLES_DIR = "samples"
-
-
-def sample_path(run_dir: Path, step: int) -> Path:
-    return Path(run_dir) / SAMPLES_DIR / f"step-{step:08d}.png"
+from genlab.runs import sample_path
 
 
 def save_samples(run_dir: Path, step: int, samples: torch.Tensor, stream) -> Path:

@@ -27,15 +27,15 @@ import torch
 from torch import nn
 
 from genlab import distributed
-from genlab.data.registry import load_dataset
+from genlab.data.sources import load_dataset
+from genlab.data.toy import is_toy
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
-from genlab.models.registry import ModelConfig
-from genlab.training import checkpoint as ckpt
+from genlab.runs import CONFIG_FILE, MODEL_FILE, new_run_dir, truncate_metrics
+from genlab.runs import checkpoint as ckpt
 from genlab.training.config import TrainConfig, resumed_config
-from genlab.training.logging import RunLogger, truncate_metrics
+from genlab.training.logging import RunLogger
 from genlab.training.periodic_eval import PeriodicEvaluator
-from genlab.training.run_folder import new_run_dir, read_json
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
 from genlab.training.tasks import StepInputs, TrainingTask, make_task
@@ -44,12 +44,6 @@ from genlab.training.weights import export_weights
 SAMPLE_GRID_SIZE = 64
 #: Stream number of the latent noise of training, a generator of its own (see `Trainer._latent`).
 _LATENT_STREAM = 3
-
-
-def is_toy(name: str) -> bool:
-    from genlab.data.toy import list_toy
-
-    return name in list_toy()
 
 
 def build_stream(config: TrainConfig, device: torch.device) -> DatasetStream | ToyStream:
@@ -149,8 +143,8 @@ class Trainer:
         config.out = str(trainer.run_dir)
         run_dir = trainer.run_dir
         if distributed.is_main():
-            write_json(run_dir / "config.json", config.to_dict())
-            write_json(run_dir / "model.json", trainer.model_config.to_dict())
+            write_json(run_dir / CONFIG_FILE, config.to_dict())
+            write_json(run_dir / MODEL_FILE, trainer.model_config.to_dict())
         return trainer
 
     @classmethod
@@ -171,7 +165,7 @@ class Trainer:
         finished = trainer.finished()  # on every process: it agrees on the clock collectively
         if distributed.is_main() and not finished:
             truncate_metrics(run_dir, trainer.step)
-            write_json(run_dir / "config.json", config.to_dict())
+            write_json(run_dir / CONFIG_FILE, config.to_dict())
         return trainer
 
     def finished(self) -> bool:
@@ -229,8 +223,15 @@ class Trainer:
         path = ckpt.save_checkpoint(
             state, self.run_dir, self.step, keep=self.config.schedule.keep_checkpoints
         )
-        export_weights(self)
+        export_weights(self.run_dir, *self._shared_network())
         return path
+
+    def _shared_network(self) -> tuple[str, nn.Module, dict[str, Any]]:
+        """The network `weights/` shares (the task's: the EMA generator if any, the VAE), with
+        the metadata that rebuilds it."""
+        name, module, extra = self.task.exported()
+        meta = {"model_config": self.model_config.to_dict(), "step": self.step, **extra}
+        return name, module, meta
 
     # ---------------------------------------------------------------- steps
     def _check_finite(self, name: str, value: torch.Tensor) -> None:
@@ -356,7 +357,7 @@ class Trainer:
 
 
 def _refuse_used_folder(run_dir: Path) -> None:
-    if (run_dir / "config.json").exists():
+    if (run_dir / CONFIG_FILE).exists():
         raise GenlabError(
             f"{run_dir} already holds a run; continue it with --resume {run_dir} "
             "or pick another --out"
@@ -373,11 +374,3 @@ def _new_run_folder(config: TrainConfig) -> Path:
     _refuse_used_folder(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
-
-
-def load_run_config(run_dir: Path) -> tuple[TrainConfig, ModelConfig]:
-    """The training and model configs of a run folder."""
-    return (
-        TrainConfig.from_dict(read_json(Path(run_dir) / "config.json")),
-        ModelConfig.from_dict(read_json(Path(run_dir) / "model.json")),
-    )

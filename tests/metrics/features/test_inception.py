@@ -12,15 +12,17 @@ import torch
 from genlab.errors import GenlabError
 from genlab.metrics.features import inception_weights
 from genlab.metrics.features.inception import (
-    LOGITS,
-    POOL3,
     PROTOCOL_INPUT_SIZE,
     PROTOCOL_RESIZE,
     PROTOCOL_WEIGHTS_SHA256,
-    FIDInceptionV3,
-    FrozenBatchNorm2d,
     InceptionExtractor,
     preprocess_uint8,
+)
+from genlab.metrics.features.inception_net import (
+    LOGITS,
+    POOL3,
+    FIDInceptionV3,
+    FrozenBatchNorm2d,
 )
 from genlab.metrics.features.inception_weights import InceptionWeights
 from genlab.metrics.features.tf_resize import tf1_bilinear_resize

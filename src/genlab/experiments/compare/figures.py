@@ -7,20 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from genlab.experiments.compare import (
-    CLASSIFIER,
+from genlab.experiments.compare.spec import (
+    FID_KEY,
     MODELS,
     WASSERSTEIN_MODELS,
     estimate_fid_pairs,
     run_name,
 )
-from genlab.metrics import keys
 from genlab.plotting import new_figure, save_figure
-from genlab.training.logging import read_metrics
-from genlab.training.periodic_eval import eval_key
-from genlab.training.samples import SAMPLES_DIR
-
-FID_KEY = eval_key(CLASSIFIER, keys.FID)
+from genlab.runs import RunFolder
 
 
 def _colours() -> dict[str, tuple]:
@@ -51,8 +46,8 @@ def save_compare_figures(out: Path, settings) -> dict[str, Path]:
     return paths
 
 
-def _run_dir(runs_dir: Path, model: str, seed: int) -> Path:
-    return Path(runs_dir) / run_name(model, seed)
+def _run(runs_dir: Path, model: str, seed: int) -> RunFolder:
+    return RunFolder(Path(runs_dir) / run_name(model, seed))
 
 
 def save_grids(path: Path, runs_dir: Path, models, seed: int, *, columns: int = 4) -> None:
@@ -67,10 +62,10 @@ def save_grids(path: Path, runs_dir: Path, models, seed: int, *, columns: int = 
     for axis in axes:
         axis.axis("off")
     for axis, model in zip(axes, models, strict=False):
-        grids = sorted((_run_dir(runs_dir, model, seed) / SAMPLES_DIR).glob("step-*.png"))
+        grids = _run(runs_dir, model, seed).sample_grids()
         if grids:
-            axis.imshow(np.asarray(Image.open(grids[-1]).convert("RGB")))
-            step = int(grids[-1].stem.split("-")[1])
+            step, grid = grids[-1]
+            axis.imshow(np.asarray(Image.open(grid).convert("RGB")))
             axis.set_title(f"{MODELS[model].label}\nstep {step}", fontsize=10)
         else:
             axis.set_title(f"{MODELS[model].label}\n(no samples)", fontsize=10)
@@ -84,7 +79,7 @@ def save_fid_vs_time(path: Path, runs_dir: Path, models, seeds) -> None:
     axis = figure.subplots()
     for model in models:
         for i, seed in enumerate(seeds):
-            records = [r for r in read_metrics(_run_dir(runs_dir, model, seed)) if FID_KEY in r]
+            records = [r for r in _run(runs_dir, model, seed).records() if FID_KEY in r]
             if not records:
                 continue
             axis.plot(
@@ -111,7 +106,7 @@ def save_wasserstein_vs_fid(path: Path, runs_dir: Path, models, seeds) -> None:
     axes = figure.subplots(1, max(1, len(models)))
     for axis, model in zip(np.atleast_1d(axes), models, strict=False):
         for seed in seeds:
-            estimates, fids = estimate_fid_pairs(read_metrics(_run_dir(runs_dir, model, seed)))
+            estimates, fids = estimate_fid_pairs(_run(runs_dir, model, seed).records())
             axis.plot(estimates, fids, marker="o", ms=3, color=colours[model], alpha=0.7)
         axis.set_title(MODELS[model].label, fontsize=10)
         axis.set_xlabel("critic's W estimate")

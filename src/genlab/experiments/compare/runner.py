@@ -1,109 +1,37 @@
-"""The lecture's models compared on MNIST under the same wall-clock budget.
-
-Seven models — the VAE, the minimax GAN, the non-saturating GAN, WGAN with weight clipping at the
-paper's c = 0.01 and at the lecture's c = 0.001, WGAN-GP and SN-GAN — each with its paper's loss
-and optimiser (the `genlab.training.config.PRESETS`) on the same DCGAN-style networks, are trained
-for the same minutes of training time, for several seeds. Each run is evaluated during training
-(classifier-FID every ``eval_seconds`` of training time, for the metric-vs-time curves) and at the
-end:
-
-- classifier features (the shipped MNIST classifier, d = 128, N = ``n``): FID and KID with
-  bootstrap 95 % intervals, precision/recall (k = 3), density/coverage (k = 5), digits covered;
-- Inception features (d = 2048, N = ``inception_n``): FID and KID. FID at N below d is biased
-  upwards; every model has the same N, so the ranking is fair, the absolute values are not
-  comparable with published ones (those use N = 50 000);
-- for the VAE: reconstruction error on held-out digits.
-
-Across seeds, each metric is reported as the mean with a 95 % Student-t interval.
-
-The WGAN paper (Arjovsky et al. 2017, §4.2, figures 3–4) claims the critic's estimate
-E_P f − E_Q f tracks sample quality. `wasserstein_fid_correlation` measures it: the Spearman rank
-correlation, over the evaluations of a run, between the critic's estimate (averaged over the
-logged steps since the previous evaluation) and the classifier-FID.
-
-Runs that finished are kept: calling the comparison again with the same folder skips them, and an
-interrupted run resumes from its checkpoint with the time it had already used.
-"""
+"""Run the model comparison: train and evaluate each (model, seed), collect, save the results."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from genlab.errors import GenlabError
+from genlab.experiments.compare.spec import (
+    CLASSIFIER,
+    COLUMNS,
+    DATA,
+    DONE_MARK,
+    INCEPTION,
+    MODELS,
+    NETWORKS,
+    REFERENCE,
+    WASSERSTEIN_MODELS,
+    CompareSettings,
+    estimate_fid_pairs,
+    run_name,
+)
 from genlab.fileio import atomic_write_bytes, write_json
 from genlab.metrics import keys, registry
 from genlab.metrics.evaluate import PROTOCOL, evaluate
+from genlab.runs import CONFIG_FILE, RunFolder, read_json
 from genlab.training.config import resolve_config
-from genlab.training.logging import read_metrics
-from genlab.training.periodic_eval import eval_key
-from genlab.training.run_folder import EVALUATIONS_DIR
 from genlab.training.trainer import Trainer
 
-
-@dataclass(frozen=True)
-class Model:
-    """One contestant: a label for tables, a preset and overrides of it."""
-
-    label: str
-    preset: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-MODELS: dict[str, Model] = {
-    "vae": Model("VAE", "vae"),
-    "gan-minimax": Model("GAN (minimax)", "gan"),
-    "gan-ns": Model("GAN (non-saturating)", "dcgan"),
-    "wgan-clip-0.01": Model("WGAN, clip 0.01", "wgan", {"clip": 0.01}),
-    "wgan-clip-0.001": Model("WGAN, clip 0.001", "wgan", {"clip": 0.001}),
-    "wgan-gp": Model("WGAN-GP", "wgan-gp"),
-    "sngan": Model("SN-GAN", "sngan"),
-}
-#: The models whose critic estimates a Wasserstein distance, for the correlation.
-WASSERSTEIN_MODELS = ("wgan-clip-0.01", "wgan-clip-0.001", "wgan-gp")
-
-#: The networks every model shares; width 32 keeps a CPU step short.
-NETWORKS = {"arch": "dcgan", "width": 32}
-DATA = "mnist"
-REFERENCE = "mnist:test"
-CLASSIFIER = "classifier-mnist"
-INCEPTION = "inception"
-DONE_MARK = "done"
-
-
-def _title(key: str, *, scaled: bool = False) -> str:
-    """The metric registry's title of a result key (``KID×10³`` when ``scaled``)."""
-    result = registry.result_key(key)
-    return result.title + (result.scale_text if scaled else "")
-
-
-# Column key -> (header, source evaluation, key in it); the order of the results table. Headers
-# are the registry's titles, qualified by the extractor; the MNIST classifier's modes are digits,
-# and the reconstruction MSE is abbreviated to keep the table narrow.
-COLUMNS: dict[str, tuple[str, str, str]] = {
-    "fid_inception": (f"{_title(keys.FID)} (Inception)", INCEPTION, keys.FID),
-    "kid_inception": (
-        f"{_title(keys.KID_MEAN, scaled=True)} (Inception)",
-        INCEPTION,
-        keys.KID_MEAN,
-    ),
-    "fid_classifier": (f"classifier-{_title(keys.FID)}", CLASSIFIER, keys.FID),
-    "kid_classifier": (f"classifier-{_title(keys.KID_MEAN)}", CLASSIFIER, keys.KID_MEAN),
-    "precision": (_title(keys.PRECISION), CLASSIFIER, keys.PRECISION),
-    "recall": (_title(keys.RECALL), CLASSIFIER, keys.RECALL),
-    "density": (_title(keys.DENSITY), CLASSIFIER, keys.DENSITY),
-    "coverage": (_title(keys.COVERAGE), CLASSIFIER, keys.COVERAGE),
-    "modes": ("digits covered", CLASSIFIER, keys.MODES_COVERED),
-    "recon_mse": ("recon. MSE", "reconstruction", keys.MSE),
-}
 # Shown ×1000 (the registry's scale of KID) so that the table has no columns of zeros.
 _SCALED = {"kid_inception": registry.result_key(keys.KID_MEAN).scale}
 # Where each value can lie: a t interval over few seeds can reach past it, and is cut there
@@ -117,38 +45,7 @@ _DOMAIN = {
 }
 
 
-@dataclass
-class CompareSettings:
-    """Everything that shapes a comparison; written beside the results."""
-
-    minutes: float = 2.0
-    seeds: tuple[int, ...] = (0, 1, 2)
-    models: tuple[str, ...] = tuple(MODELS)
-    n: int = 2000
-    inception_n: int = 300
-    eval_seconds: float = 15.0
-    eval_n: int = 1000
-    limit: int | None = None
-    data_dir: str | None = None
-    ci_resamples: int = 100
-    report_lipschitz: bool = True  # Lipschitz bounds of each critic in report.html
-
-    def __post_init__(self) -> None:
-        self.seeds, self.models = tuple(self.seeds), tuple(self.models)
-        unknown = [m for m in self.models if m not in MODELS]
-        if unknown:
-            raise GenlabError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
-        if not self.seeds or not self.models:
-            raise GenlabError("the comparison needs at least one model and one seed")
-        if self.minutes <= 0:
-            raise GenlabError(f"--minutes must be positive, got {self.minutes}")
-
-
 # --- Running --------------------------------------------------------------------------------
-
-
-def run_name(model: str, seed: int) -> str:
-    return f"{model}-seed{seed}"
 
 
 def train_config(model: str, seed: int, settings: CompareSettings, run_dir: Path):
@@ -178,7 +75,7 @@ def train_config(model: str, seed: int, settings: CompareSettings, run_dir: Path
 
 def train_run(model: str, seed: int, settings: CompareSettings, run_dir: Path) -> Path:
     """Train one run to its budget, resuming a run that was interrupted."""
-    if (run_dir / "config.json").exists():
+    if (run_dir / CONFIG_FILE).exists():
         return Trainer.resume(run_dir).train()
     return Trainer.start(train_config(model, seed, settings, run_dir)).train()
 
@@ -203,24 +100,25 @@ def evaluate_run(model: str, seed: int, settings: CompareSettings, run_dir: Path
             evaluate(REFERENCE, run_dir, metrics="kid", features=CLASSIFIER, n=settings.n, **common)
         )
     )
-    _write_evaluation(run_dir, CLASSIFIER, classifier)
+    run = RunFolder(run_dir)
+    run.write_evaluation(classifier, name=CLASSIFIER)
     inception = evaluate(
         REFERENCE, run_dir, metrics="fid,kid", features=INCEPTION, n=settings.inception_n, **common
     )
-    _write_evaluation(run_dir, INCEPTION, inception)
+    run.write_evaluation(inception, name=INCEPTION)
     if MODELS[model].preset == "vae":
         recon = evaluate(REFERENCE, run_dir, metrics="recon", n=settings.n, **common)
-        _write_evaluation(run_dir, "reconstruction", recon)
-    atomic_write_bytes(run_dir / EVALUATIONS_DIR / DONE_MARK, b"")
+        run.write_evaluation(recon, name="reconstruction")
+    atomic_write_bytes(_done_mark(run_dir), b"")
+
+
+def _done_mark(run_dir: Path) -> Path:
+    """The empty file that says a run was trained and evaluated to the end."""
+    return RunFolder(run_dir).evaluations_dir / DONE_MARK
 
 
 def _metric_values(result: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in result.items() if key != PROTOCOL}
-
-
-def _write_evaluation(run_dir: Path, name: str, result: dict[str, Any]) -> None:
-    (run_dir / EVALUATIONS_DIR).mkdir(exist_ok=True)
-    write_json(run_dir / EVALUATIONS_DIR / f"{name}.json", result)
 
 
 def run_compare(
@@ -243,7 +141,7 @@ def run_compare(
     for seed in settings.seeds:
         for model in settings.models:
             run_dir = runs_dir / run_name(model, seed)
-            if (run_dir / EVALUATIONS_DIR / DONE_MARK).exists():
+            if _done_mark(run_dir).exists():
                 say(f"{run_name(model, seed)}: done before, kept")
                 continue
             began = time.perf_counter()
@@ -260,7 +158,7 @@ def run_compare(
 
 
 def _last_step(run_dir: Path) -> int:
-    return max((r["step"] for r in read_metrics(run_dir)), default=0)
+    return max((r["step"] for r in RunFolder(run_dir).records()), default=0)
 
 
 # --- Results --------------------------------------------------------------------------------
@@ -277,7 +175,7 @@ def collect_results(runs_dir: Path, settings: CompareSettings) -> dict[str, Any]
                 "seed": seed,
                 "steps": _last_step(run_dir),
                 **_run_values(run_dir),
-                **wasserstein_fid_correlation(read_metrics(run_dir)),
+                **wasserstein_fid_correlation(RunFolder(run_dir).records()),
             }
     per_model = {
         model: _aggregate([v for v in per_run.values() if v["model"] == model])
@@ -289,10 +187,10 @@ def collect_results(runs_dir: Path, settings: CompareSettings) -> dict[str, Any]
 def _run_values(run_dir: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for column, (_, evaluation, key) in COLUMNS.items():
-        path = run_dir / EVALUATIONS_DIR / f"{evaluation}.json"
+        path = RunFolder(run_dir).evaluation_path(evaluation)
         if not path.is_file():
             continue
-        result = json.loads(path.read_text())
+        result = read_json(path)
         if key in result:
             values[column] = float(result[key]) * _SCALED.get(column, 1.0)
             low, high = key + keys.CI_LOW_SUFFIX, key + keys.CI_HIGH_SUFFIX
@@ -336,24 +234,6 @@ def _within(summary: dict[str, float], column: str) -> dict[str, float]:
     return summary
 
 
-def estimate_fid_pairs(records: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
-    """(critic's W estimate, classifier-FID) at each evaluation of a run's metrics log.
-
-    The estimate at an evaluation is the mean of the logged ``wasserstein_estimate`` values since
-    the previous evaluation: one logged value is one batch, too noisy on its own.
-    """
-    fid_key = eval_key(CLASSIFIER, keys.FID)
-    estimates, fids, window = [], [], []
-    for record in records:
-        if "wasserstein_estimate" in record:
-            window.append(record["wasserstein_estimate"])
-        if fid_key in record and window:
-            estimates.append(float(np.mean(window)))
-            fids.append(record[fid_key])
-            window = []
-    return estimates, fids
-
-
 def wasserstein_fid_correlation(records: list[dict[str, Any]]) -> dict[str, float]:
     """Spearman's ρ between the critic's W estimate and classifier-FID over a run's evaluations.
 
@@ -369,7 +249,7 @@ def wasserstein_fid_correlation(records: list[dict[str, Any]]) -> dict[str, floa
 def save_results(out: Path, results: dict[str, Any], settings: CompareSettings) -> None:
     from dataclasses import asdict
 
-    from genlab.experiments.compare_figures import save_compare_figures
+    from genlab.experiments.compare.figures import save_compare_figures
     from genlab.report import write_report
 
     payload = {"settings": asdict(settings), **results}

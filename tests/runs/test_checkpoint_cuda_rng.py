@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.training import checkpoint as ckpt
+from genlab.runs import checkpoint as ckpt
 
 
 class FakeCuda:

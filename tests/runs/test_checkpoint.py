@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genlab.errors import GenlabError
-from genlab.training.checkpoint import (
+from genlab.runs.checkpoint import (
     capture_rng_state,
     latest_checkpoint,
     list_checkpoints,

@@ -1,4 +1,7 @@
-"""Generate samples from a run folder or checkpoint: the bridge from training to evaluation."""
+"""Rebuild the sampling network of a run folder or checkpoint, and generate.
+
+The bridge from training to evaluation: any command that takes images can take a run.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from torch import nn
 from genlab.data.imageio import signed_to_uint8
 from genlab.errors import GenlabError
 from genlab.models.registry import ModelConfig, build_generator, build_vae
-from genlab.training.checkpoint import load_checkpoint
+from genlab.runs.checkpoint import load_checkpoint
 
 
 def load_sampler(source: str | Path, *, ema: bool = True) -> tuple[nn.Module, ModelConfig]:
@@ -66,27 +69,3 @@ def generate(
 ) -> torch.Tensor:
     """All ``n`` samples at once (see `iter_generated`)."""
     return torch.cat(list(iter_generated(source, n, seed=seed, batch_size=batch_size, ema=ema)))
-
-
-def load_critic(source: str | Path) -> tuple[nn.Module, dict, ModelConfig]:
-    """The trained critic of a GAN run (eval mode), its training options (by flat names,
-    `genlab.training.config.flat_config`) and its model config.
-
-    The critic is rebuilt with the run's Lipschitz method applied first, so a spectrally
-    normalised critic loads its parametrised weights as saved.
-    """
-    from genlab.models.registry import build_critic
-    from genlab.objectives.lipschitz import make_lipschitz_method
-    from genlab.training.config import flat_config
-
-    state = load_checkpoint(Path(source))
-    if "critic" not in state["models"]:
-        raise GenlabError(f"{source} is a VAE run: it has no critic to inspect")
-    config = flat_config(state["config"])  # nested, or flat as genlab 0.1.0 wrote it
-    model_config = ModelConfig.from_dict(state["model_config"])
-    method = make_lipschitz_method(
-        config["lipschitz"], clip=config["clip"], gp_weight=config["gp_weight"]
-    )
-    critic = method.prepare(build_critic(model_config))
-    critic.load_state_dict(state["models"]["critic"])
-    return critic.eval(), config, model_config

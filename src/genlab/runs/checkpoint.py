@@ -38,6 +38,14 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if _NAME.match(path.name))
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step of a checkpoint file (one of `list_checkpoints`)."""
+    match = _NAME.match(Path(path).name)
+    if match is None:
+        raise GenlabError(f"{path} is not named like a genlab checkpoint (step-XXXXXXXX.pt)")
+    return int(match.group(1))
+
+
 def latest_checkpoint(run_dir: Path) -> Path:
     """The newest finished checkpoint of ``run_dir``; a clear error when there is none."""
     checkpoints = list_checkpoints(run_dir)
