@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 
@@ -19,6 +18,7 @@ from genlab.experiments.compare.runner import (
 )
 from genlab.experiments.compare.spec import MODELS, CompareSettings, estimate_fid_pairs
 from genlab.runs import eval_key
+from genlab.training.config import TrainConfig
 
 FID_KEY = eval_key("classifier-mnist", "fid")
 
@@ -47,17 +47,13 @@ def compared(tmp_path_factory, shared_data_dir, mnist_dir, inception_weights_fil
     budgeted = compare_module.train_config
 
     def counted_steps(*args, **kwargs):
-        config = budgeted(*args, **kwargs)
-        assert config.minutes == settings.minutes  # what is swapped out below
-        assert config.eval_every_seconds == settings.eval_seconds
-        return dataclasses.replace(
-            config,
-            steps=STEPS,
-            minutes=None,
-            eval_every=EVAL_EVERY,
-            eval_every_seconds=0.0,
-            log_every=1,
+        options = budgeted(*args, **kwargs).to_flat()
+        assert options["minutes"] == settings.minutes  # what is swapped out below
+        assert options["eval_every_seconds"] == settings.eval_seconds
+        options.update(
+            steps=STEPS, minutes=None, eval_every=EVAL_EVERY, eval_every_seconds=0.0, log_every=1
         )
+        return TrainConfig.from_flat(options)
 
     messages: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
