@@ -101,7 +101,7 @@ def main() -> None:
         )
 
     # Real images drawn per second: n_critic batches per generator step.
-    images = args.steps * config().n_critic * args.batch_size
+    images = args.steps * config().objective.n_critic * args.batch_size
     hand_loop(config())  # warm-up: first-call allocations and kernel selection
     timings = {"hand-written loop": [], "genlab Trainer": []}
     for _ in range(args.repeats):

@@ -1,0 +1,47 @@
+"""The benchmark scripts still run against today's API (tiny sizes; their numbers are not judged
+here: speed is for the benchmarks themselves to report, as ratios measured in one run)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})},
+        timeout=600,  # a guard against a hang, not a speed limit
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_train_throughput_compares_the_trainer_with_the_hand_loop():
+    out = run_script("train_throughput.py", "--steps", "2", "--repeats", "1")
+    assert "hand-written loop" in out
+    assert "genlab Trainer" in out
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_fid_throughput_runs_every_arm(shared_data_dir, inception_weights_file):
+    out = run_script(
+        "fid_throughput.py",
+        *("--batch-size", "2", "--batches", "1", "--dim", "16", "--memory-dim", "16"),
+        env={
+            "GENLAB_DATA_DIR": str(shared_data_dir),
+            "GENLAB_INCEPTION_WEIGHTS": str(inception_weights_file),
+        },
+    )
+    for row in ("bare pool3 forward", "genlab pipeline", "scipy.linalg.sqrtm", "peak RSS"):
+        assert row in out
