@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import tarfile
 import zipfile
 from pathlib import Path
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import genlab.data
 from genlab.data.imageio import write_image_folder, write_npz
 from genlab.data.sources import (
     ARCHIVE,
@@ -183,27 +181,3 @@ def test_open_source_leaves_higher_kinds_to_their_layer(tmp_path):
     parsed = parse_spec(tmp_path, kinds=(PathKind("run", lambda path: True, "a run"),))
     with pytest.raises(GenlabError, match=r"a run source is not opened by genlab\.data"):
         open_source(parsed)
-
-
-# Layers above data (docs/architecture.md): the data layer may import none of them.
-_HIGHER = ("models", "objectives", "runs", "metrics", "divergences", "training", "experiments")
-_HIGHER += ("report", "cli")
-
-
-def test_the_data_layer_imports_no_higher_layer():
-    package = Path(genlab.data.__file__).parent
-    found = []
-    for module in sorted(package.glob("*.py")):
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            else:
-                continue
-            found += [
-                f"{module.name}: {name}"
-                for name in names
-                if name.split(".")[:2] in (["genlab", layer] for layer in _HIGHER)
-            ]
-    assert found == []

@@ -111,12 +111,13 @@ def test_bad_evaluation_options_are_refused(option, value):
         resolve_config("wgan-gp", **{option: value})
 
 
-def test_defaults_pick_the_cheap_classifier_and_the_test_split():
+def test_defaults_pick_the_cheap_classifier_and_the_test_split(tmp_path):
     assert default_eval_features("mnist") == "classifier-mnist"
     assert default_eval_features("cifar10-jpeg") == "inception"
     assert default_eval_reference("mnist") == "mnist:test"
     assert default_eval_reference("mnist:train") == "mnist:test"
-    assert default_eval_reference("some/folder") == "some/folder"
+    assert default_eval_reference(str(tmp_path)) == str(tmp_path)  # a folder of images
+    assert default_eval_features(str(tmp_path)) == "inception"
 
 
 def test_a_time_schedule_counts_training_seconds(tmp_path, mnist_dir):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genlab.errors import GenlabError
-from genlab.metrics import keys
+from genlab.metrics import keys, registry
 from genlab.runs import (
     LIPSCHITZ_FILE,
     RunFolder,
@@ -43,7 +43,6 @@ DEFAULT_LIPSCHITZ_POINTS = 64
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CI_SUFFIXES = (keys.CI_LOW_SUFFIX, keys.CI_HIGH_SUFFIX)
-_MEAN, _STD = "_mean", "_std"
 
 
 @dataclass(frozen=True)
@@ -244,13 +243,19 @@ def evaluation_series(records: list[dict[str, Any]]) -> dict[str, dict[str, Seri
 
 
 def _fold_spreads(metrics: dict[str, Series]) -> None:
-    """Move ``<name>_std`` into the ``spread`` of ``<name>_mean`` (KID, IS), as one curve."""
-    for key in [k for k in metrics if k.endswith(_STD) and k[: -len(_STD)] + _MEAN in metrics]:
-        std, mean_key = metrics.pop(key), key[: -len(_STD)] + _MEAN
+    """Move each spread curve (``kid_std``) into the ``spread`` of its metric's (``kid_mean``),
+    as one curve; which key is whose spread is the metric registry's word."""
+    for mean_key in [k for k in metrics if _spread_key(k) in metrics]:
+        std, mean = metrics.pop(_spread_key(mean_key)), metrics[mean_key]
         by_step = dict(zip(std.steps, std.values, strict=True))
-        mean = metrics[mean_key]
         spread = tuple(by_step.get(step, math.nan) for step in mean.steps)
         metrics[mean_key] = dataclasses.replace(mean, spread=spread)
+
+
+def _spread_key(key: str) -> str | None:
+    """The key of the spread logged beside ``key`` (``kid_std`` beside ``kid_mean``), if any."""
+    result = registry.result_key(key)
+    return None if result is None else result.spread
 
 
 def _step_and_time(record: dict[str, Any]) -> tuple[int | None, float]:
@@ -344,7 +349,8 @@ def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
     """A `FinalEvaluation` from a dict returned by `genlab.metrics.evaluate.evaluate`.
 
     Numeric top-level keys are metrics; ``<key>_ci_low``/``_ci_high`` are the interval of
-    ``<key>`` and ``<name>_std`` the spread of ``<name>_mean`` (KID, IS), so each shows as one row.
+    ``<key>``, and a metric's spread key (the registry's: ``kid_std`` for ``kid_mean``) its
+    spread, so each shows as one row.
     """
     from genlab.metrics.evaluate import (
         PROTOCOL,
@@ -357,14 +363,12 @@ def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
 
     numbers = {k: n for k, v in result.items() if (n := _number(v)) is not None}
     folded = {k for k in numbers if interval_base(k) is not None}
-    for key in numbers:
-        if key.endswith(_MEAN) and key[: -len(_MEAN)] + _STD in numbers:
-            folded.add(key[: -len(_MEAN)] + _STD)
+    folded |= {_spread_key(k) for k in numbers if _spread_key(k) in numbers}
     metrics = []
     for key, value in numbers.items():
         if key in folded:
             continue
-        std_key = key[: -len(_MEAN)] + _STD if key.endswith(_MEAN) else None
+        std_key = _spread_key(key)
         metrics.append(
             MetricValue(
                 key=key,

@@ -35,6 +35,7 @@ from genlab.runs.records import (
     truncate_metrics,
 )
 from genlab.runs.sampler import generate, iter_generated, load_sampler
+from genlab.runs.source import RUN, RunSource
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -44,8 +45,10 @@ __all__ = [
     "LIPSCHITZ_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
+    "RUN",
     "SAMPLES_DIR",
     "RunFolder",
+    "RunSource",
     "check_run_dir",
     "checkpoint_step",
     "eval_key",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 
 from genlab.data.imageio import signed_to_uint8
-from genlab.data.registry import list_datasets
+from genlab.data.sources import DATASET, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError
 from genlab.metrics.evaluate import build_extractor, evaluate, parse_metrics
@@ -33,13 +33,19 @@ _GENERATION_BATCH = 500
 
 def default_eval_features(data: str) -> str:
     """The cheap domain classifier for MNIST, Inception for everything else."""
-    return "classifier-mnist" if data.partition(":")[0] in _CLASSIFIER_DATA else "inception"
+    return "classifier-mnist" if _dataset_name(data) in _CLASSIFIER_DATA else "inception"
 
 
 def default_eval_reference(data: str) -> str:
     """The held-out split of a registered data set (``mnist:test``), else the data itself."""
-    name = data.partition(":")[0]
-    return f"{name}:test" if name in list_datasets() and name != "digits" else data
+    name = _dataset_name(data)
+    return f"{name}:test" if name is not None and name != "digits" else data
+
+
+def _dataset_name(data: str) -> str | None:
+    """The registered data set that ``data`` names (by the one spec grammar), else None."""
+    spec = parse_spec(data)
+    return spec.name if spec.kind == DATASET else None
 
 
 class PeriodicEvaluator:

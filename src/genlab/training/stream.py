@@ -16,26 +16,27 @@ from typing import Any
 import torch
 
 from genlab import distributed
-from genlab.data.base import ImageDataset
 from genlab.data.imageio import uint8_to_signed
+from genlab.data.sources import Source
 from genlab.errors import GenlabError
 
 
 class DatasetStream:
-    """Batches of images in [-1, 1], each epoch a fresh permutation drawn from (seed, epoch).
+    """Batches of a `Source`'s images in [-1, 1], each epoch a fresh permutation drawn from
+    (seed, epoch).
 
     The last incomplete batch of an epoch is dropped so every step sees ``batch_size`` images.
     """
 
-    def __init__(
-        self, dataset: ImageDataset, *, batch_size: int, seed: int, device: torch.device
-    ) -> None:
-        if len(dataset) < batch_size:
+    def __init__(self, source: Source, *, batch_size: int, seed: int, device: torch.device) -> None:
+        # Training reshuffles every epoch, so the whole source is held in memory (as uint8).
+        images = source.images()
+        if len(images) < batch_size:
             raise GenlabError(
-                f"data set {dataset.name} has {len(dataset)} images, fewer than the batch size "
+                f"data set {source.spec} has {len(images)} images, fewer than the batch size "
                 f"{batch_size}; lower --batch-size or use more data"
             )
-        self.images = dataset.images.to(device)
+        self.images = images.to(device)
         self.batch_size, self.seed = batch_size, seed
         self.epoch, self.position = 0, 0
         self._order = self._permutation(0)

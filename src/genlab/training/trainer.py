@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from genlab import distributed
-from genlab.data.sources import load_dataset
+from genlab.data.sources import open_source, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
@@ -50,8 +50,8 @@ def build_stream(config: TrainConfig, device: torch.device) -> DatasetStream | T
     """The endless batch source named by ``config.data``."""
     if is_toy(config.data):
         return ToyStream(config.data, batch_size=config.batch_size, seed=config.seed, device=device)
-    dataset = load_dataset(config.data, data_dir=config.data_dir, limit=config.limit)
-    return DatasetStream(dataset, batch_size=config.batch_size, seed=config.seed, device=device)
+    source = open_source(parse_spec(config.data), n=config.limit, data_dir=config.data_dir)
+    return DatasetStream(source, batch_size=config.batch_size, seed=config.seed, device=device)
 
 
 def seed_everything(seed: int, *, deterministic: bool) -> None:
