@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+
+from genlab.fileio import write_json
 
 
 @click.command(context_settings={"show_default": True})
@@ -45,7 +46,7 @@ def lipschitz(
     report = critic_lipschitz_report(Path(run), points=points, data_dir=data_dir)
     click.echo(format_report(report))
     if json_path:
-        Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(Path(json_path), report)
 
 
 def format_report(report: dict) -> str:

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from genlab.arrays import check_integer
 from genlab.errors import GenlabError, InvalidImageError
 
 MODES = ("auto", "L", "RGB")
@@ -71,16 +72,10 @@ def check_choice(option: str, value: object, choices: Sequence[str]) -> None:
         raise GenlabError(f"unknown {option} {value!r}; use one of {', '.join(choices)}")
 
 
-def check_positive(option: str, value: object) -> None:
-    """Raise unless ``value`` is a positive integer or None."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise GenlabError(f"{option} must be a positive integer or None, got {value!r}")
-
-
 def check_image_options(*, mode: object, size: object, resize: object) -> None:
     """Raise unless ``mode``, ``size`` and ``resize`` are options `prepare` accepts."""
     check_choice("mode", mode, MODES)
-    check_positive("size", size)
+    check_integer(size, "size", or_none=True)
     check_choice("resize", resize, RESIZE_METHODS)
 
 

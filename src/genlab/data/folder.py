@@ -50,13 +50,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from genlab.arrays import check_integer
 from genlab.data.base import ImageDataset
 from genlab.data.containers import IMAGE_EXTENSIONS, list_container, open_container, read_member
 from genlab.data.decode import (
     DEFAULT_MAX_PIXELS,
     check_choice,
     check_image_options,
-    check_positive,
     decode,
     kind_of,
     prepare,
@@ -138,7 +138,7 @@ def _plan(path: str | os.PathLike, subdir: str | None) -> _Plan:
 def _check_options(*, mode, size, resize, on_error, limit) -> None:
     check_image_options(mode=mode, size=size, resize=resize)
     check_choice("on_error", on_error, ON_ERROR)
-    check_positive("limit", limit)
+    check_integer(limit, "limit", or_none=True)
 
 
 def _listed_bad_files(plan: _Plan, on_error: str) -> list[tuple[str, str]]:
@@ -353,7 +353,7 @@ class ImageFolder(torch.utils.data.Dataset):
         """
         on_error = self._on_error if on_error is None else on_error
         check_choice("on_error", on_error, ON_ERROR)
-        check_positive("limit", limit)
+        check_integer(limit, "limit", or_none=True)
         wanted = len(self) if limit is None else min(limit, len(self))
         images = np.empty((wanted, *self.image_shape), dtype=np.uint8)
         labels: list[int] = []

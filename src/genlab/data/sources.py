@@ -46,9 +46,9 @@ from typing import Any
 
 import torch
 
+from genlab.arrays import check_integer
 from genlab.data.base import ImageDataset
 from genlab.data.containers import container_kind
-from genlab.data.decode import check_positive
 from genlab.data.download import cached_sha256
 from genlab.data.folder import ImageFolder, load_image_folder
 from genlab.data.imageio import check_uint8_images, read_npz
@@ -196,7 +196,7 @@ def load_dataset(
         For folders and archives only: ``mode``, ``size``, ``resize``, ``on_error``, ``subdir``,
         ``max_pixels``, ``name`` of `genlab.data.folder.load_image_folder`.
     """
-    check_positive("limit", limit)
+    check_integer(limit, "limit", or_none=True)
     unknown = sorted(set(folder_options) - set(FOLDER_OPTIONS))
     if unknown:
         raise GenlabError(f"unknown option(s) {unknown}; folder options are {list(FOLDER_OPTIONS)}")
@@ -269,12 +269,6 @@ class Source(ABC):
         return torch.cat(list(self.batches(1024)))
 
 
-def check_batch_size(batch_size: int) -> None:
-    """Raise unless ``batch_size`` is a positive integer."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise GenlabError(f"batch_size must be a positive integer, got {batch_size!r}")
-
-
 def _check_enough(spec: str, available: int, wanted: int | None) -> None:
     if wanted is not None and available < wanted:
         raise GenlabError(
@@ -284,7 +278,7 @@ def _check_enough(spec: str, available: int, wanted: int | None) -> None:
 
 
 def _slices(images: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    check_batch_size(batch_size)
+    check_integer(batch_size, "batch_size")
     for start in range(0, images.shape[0], batch_size):
         yield images[start : start + batch_size]
 
@@ -360,7 +354,7 @@ class FolderSource(Source):
         return len(self.folder)
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        check_batch_size(batch_size)
+        check_integer(batch_size, "batch_size")
         folder = self.folder
         for start in range(0, len(folder), batch_size):
             stop = min(start + batch_size, len(folder))
@@ -447,7 +441,7 @@ def open_source(
     ``n`` takes the first ``n`` images (all when None; asking for more than there are is an error
     when the images are read). A higher layer's kind is that layer's to open.
     """
-    check_positive("n", n)
+    check_integer(n, "n", or_none=True)
     if spec.kind == DATASET:
         split = DEFAULT_SPLIT if spec.split is None else spec.split
         return DatasetSource(spec.text, name=spec.name, split=split, n=n, data_dir=data_dir)

@@ -19,7 +19,6 @@ generator's gradient |dL_G/dθ| vanishes, next to the WGAN generator's gradient 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from genlab.divergences.critic import fit_critic
 from genlab.divergences.discrete import js_divergence, kl_divergence
 from genlab.divergences.wasserstein import exact_wasserstein
 from genlab.errors import GenlabError
+from genlab.fileio import write_json
 from genlab.models.mlp import MLPCritic
 from genlab.objectives.adversarial import (
     AdversarialObjective,
@@ -391,7 +391,7 @@ def save_parallel_lines(result: ParallelLinesResult, out_dir: str | Path) -> dic
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, figure_path = out / JSON_NAME, out / FIGURE_NAME
-    json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    write_json(json_path, result.to_json())
     plot_parallel_lines(result, figure_path)
     return {"json": json_path, "figure": figure_path}
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genlab.arrays import check_integer
 from genlab.data.download import cached_sha256
 from genlab.data.sources import (
     COUNT,
@@ -42,7 +43,6 @@ from genlab.data.sources import (
     NpzSource,
     PathKind,
     Source,
-    check_positive,
     open_source,
     parse_spec,
 )
@@ -145,7 +145,7 @@ def resolve_source(
         If the spec names nothing known (the message lists the accepted forms), or ``n`` is not a
         positive integer.
     """
-    check_positive("n", n)
+    check_integer(n, "n", or_none=True)
     # Checked in this order, before the data kinds.
     parsed = parse_spec(spec, kinds=(RUN, STATISTICS))
     if parsed.kind == RUN.name:

@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
+from genlab.arrays import check_integer
 from genlab.data.download import cached_sha256
 from genlab.data.imageio import check_uint8_images
-from genlab.data.sources import COUNT, KIND, PathKind, Source, check_batch_size
+from genlab.data.sources import COUNT, KIND, PathKind, Source
 from genlab.errors import GenlabError
 from genlab.runs.checkpoint import latest_checkpoint, load_checkpoint
 from genlab.runs.layout import is_run_dir
@@ -93,7 +94,7 @@ class RunSource(Source):
         return self.n
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        check_batch_size(batch_size)
+        check_integer(batch_size, "batch_size")
         for batch in iter_generated(
             self.checkpoint, self.count, seed=self.seed, batch_size=batch_size, ema=self.ema
         ):

@@ -50,7 +50,11 @@ def build_stream(config: TrainConfig, device: torch.device) -> DatasetStream | T
     """The endless batch source named by ``config.data``."""
     if is_toy(config.data):
         return ToyStream(config.data, batch_size=config.batch_size, seed=config.seed, device=device)
-    source = open_source(parse_spec(config.data), n=config.limit, data_dir=config.data_dir)
+    spec = parse_spec(config.data)
+    source = open_source(spec, data_dir=config.data_dir)
+    if config.limit is not None and config.limit < source.count:
+        # --limit keeps the first N images; a limit past the end keeps them all, as it always has.
+        source = open_source(spec, n=config.limit, data_dir=config.data_dir)
     return DatasetStream(source, batch_size=config.batch_size, seed=config.seed, device=device)
 
 

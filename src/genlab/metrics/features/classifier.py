@@ -50,7 +50,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from genlab.arrays import check_integer
 from genlab.data.imageio import check_uint8_images, uint8_to_signed
 from genlab.errors import ChecksumError, DataUnavailableError, GenlabError, NonFiniteLossError
-from genlab.fileio import atomic_write_bytes
+from genlab.fileio import atomic_write_bytes, write_json
 from genlab.metrics.features.inception import (
     PROTOCOL_EXTRACTOR,
     PROTOCOL_INPUT_SIZE,
@@ -634,8 +634,7 @@ def train_classifier(
         "file": out.name,
         JSON_SHA256: hashlib.sha256(data).hexdigest(),
     }
-    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-    atomic_write_bytes(metadata_path_for(out), text.encode())
+    write_json(metadata_path_for(out), record)
     return out, accuracy
 
 
