@@ -51,3 +51,36 @@ def test_write_json_is_standard_json_even_with_non_finite_numbers(tmp_path):
         "n": 3,
     }
     assert text.index('"a"') < text.index('"b"')  # sorted keys
+
+
+def test_removed_on_failure_removes_only_what_the_block_created(tmp_path):
+    from genlab.fileio import removed_on_failure
+
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "old.txt").write_text("before")
+    new_file, new_tree = kept / "new.txt", tmp_path / "a" / "b" / "c.npz"
+
+    def write_half_then_fail() -> None:
+        with removed_on_failure(new_file, new_tree, kept):
+            new_file.write_text("half")
+            new_tree.parent.mkdir(parents=True)
+            new_tree.write_bytes(b"half")
+            raise RuntimeError("failed midway")
+
+    with pytest.raises(RuntimeError, match="failed midway"):
+        write_half_then_fail()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "kept",
+        "kept/old.txt",
+    ]
+
+
+def test_removed_on_failure_keeps_everything_on_success(tmp_path):
+    from genlab.fileio import removed_on_failure
+
+    target = tmp_path / "a" / "out.txt"
+    with removed_on_failure(target):
+        target.parent.mkdir()
+        target.write_text("done")
+    assert target.read_text() == "done"

@@ -36,5 +36,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
 
     For the errors of unknown names (metrics, extractors): a typo gets its likely fix.
     """
+    close = closest(name, known)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` closest to ``name`` (a likely typo's fix), or None if none is close."""
     close = difflib.get_close_matches(name, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None

@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +85,35 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+@contextlib.contextmanager
+def removed_on_failure(*paths: str | os.PathLike) -> Iterator[None]:
+    """On an error in the block, remove what it created among ``paths`` and their missing
+    parents, so a failed command leaves nothing half-made on disk.
+
+    What existed before the block is never touched: for each path, only its outermost ancestor
+    that did not exist yet (with everything below it) is removed.
+    """
+    created = [_outermost_missing(Path(path)) for path in paths]
+    try:
+        yield
+    except BaseException:
+        for path in created:
+            if path is None:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        raise
+
+
+def _outermost_missing(path: Path) -> Path | None:
+    """The outermost of ``path`` and its parents that does not exist yet (None: it exists)."""
+    path = path.absolute()
+    if path.exists():
+        return None
+    while not path.parent.exists():
+        path = path.parent
+    return path

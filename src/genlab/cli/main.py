@@ -6,7 +6,6 @@ module stays thin: parse, call the library, print.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
@@ -14,7 +13,7 @@ import warnings
 
 import click
 
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, did_you_mean
 
 # name -> (module, attribute, one-line help shown by `genlab --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -44,9 +43,8 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
         if name and not name.startswith("-") and name not in COMMANDS:
-            close = difflib.get_close_matches(name, COMMANDS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            ctx.fail(f"no command {name!r}; {hint}the commands are {', '.join(sorted(COMMANDS))}")
+            known = ", ".join(sorted(COMMANDS))
+            ctx.fail(f"no command {name!r}{did_you_mean(name, COMMANDS)}; the commands are {known}")
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -55,6 +53,7 @@ def sample(
     import torch
 
     from genlab.errors import GenlabError
+    from genlab.fileio import removed_on_failure
     from genlab.progress import Progress
     from genlab.runs import iter_generated
 
@@ -83,7 +82,7 @@ def sample(
             bar.update(len(batch))
     samples = torch.cat(batches)
 
-    with _removed_on_failure(target, *([Path(grid)] if grid else [])):
+    with removed_on_failure(target, *([grid] if grid else [])):
         _write(target, samples, to_npz=to_npz)
         if grid is not None:
             from genlab.data.imageio import save_grid
@@ -142,30 +141,3 @@ def _write(target: Path, samples, *, to_npz: bool) -> None:
             os.replace(partial, target)
         finally:
             shutil.rmtree(partial, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _removed_on_failure(*paths: Path) -> Iterator[None]:
-    """On an error, remove what the block created among ``paths`` and their missing parents."""
-    created = [_first_missing(path) for path in paths]
-    try:
-        yield
-    except BaseException:
-        for path in created:
-            if path is None:
-                continue
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        raise
-
-
-def _first_missing(path: Path) -> Path | None:
-    """The outermost of ``path`` and its parents that does not exist yet (None: it exists)."""
-    path = path.absolute()
-    if path.exists():
-        return None
-    while not path.parent.exists():
-        path = path.parent
-    return path

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from genlab.errors import ChecksumError, DataUnavailableError
+from genlab.fileio import removed_on_failure
 from genlab.progress import Progress
 
 _CHUNK_BYTES = 1 << 20
@@ -136,30 +137,15 @@ def download_file(
     expected = sha256.lower()
     if not urls:
         raise DataUnavailableError(f"no download address is known for {dest.name}")
-    created = _missing_folders(dest.parent)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataUnavailableError(
-            f"cannot create {dest.parent} ({exc}); choose a writable data directory"
-        ) from None
-    try:
+    # A failed download leaves no trace: not even the (empty) folders made for it.
+    with removed_on_failure(dest.parent):
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataUnavailableError(
+                f"cannot create {dest.parent} ({exc}); choose a writable data directory"
+            ) from None
         return _fetch_from_mirrors(urls, dest, expected, progress=progress)
-    except BaseException:
-        # A failed download leaves no trace: not even the (empty) folders made for it.
-        for folder in created:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
 
 
 def _fetch_from_mirrors(urls: Sequence[str], dest: Path, expected: str, *, progress: bool) -> Path:

@@ -34,7 +34,6 @@ that changes the images it yields — which the feature cache hashes into its ke
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 from abc import ABC, abstractmethod
@@ -54,7 +53,7 @@ from genlab.data.folder import ImageFolder, load_image_folder
 from genlab.data.imageio import check_uint8_images, read_npz
 from genlab.data.registry import DEFAULT_SPLIT, list_datasets, load_registered
 from genlab.data.toy import list_toy
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, closest
 
 #: Kinds of spec the data layer opens itself.
 DATASET = "dataset"
@@ -113,8 +112,8 @@ class SourceSpec:
 def closest_name(spec: str) -> str:
     """``did you mean 'mnist'? `` for a near miss of a registered name (``minst:test``)."""
     name, colon, split = spec.partition(":")
-    close = difflib.get_close_matches(name, [*list_datasets(), *list_toy()], n=1)
-    return f"did you mean {close[0] + colon + split!r}? " if close else ""
+    close = closest(name, [*list_datasets(), *list_toy()])
+    return f"did you mean {close + colon + split!r}? " if close else ""
 
 
 def _accepted(kinds: Sequence[PathKind]) -> str:
