@@ -9,11 +9,11 @@ import torch
 from click.testing import CliRunner
 
 from genlab.cli import eval as eval_cli
-from genlab.cli.eval import _ROWS, format_table
 from genlab.cli.main import cli, main
 from genlab.data.imageio import write_npz
-from genlab.metrics import keys, modes
+from genlab.metrics import keys, modes, registry
 from genlab.metrics.evaluate import ALL, evaluate
+from genlab.metrics.result import format_table
 
 
 @pytest.fixture
@@ -88,7 +88,8 @@ def test_table_rows_use_the_public_result_keys():
         for name, value in vars(module).items()
         if name.isupper() and isinstance(value, str)
     }
-    assert {key for row in _ROWS for key in (row[0], row[2]) if key} <= public
+    rows = registry.result_keys()
+    assert {key for row in rows for key in (row.key, row.spread) if key} <= public
     assert eval_cli._ALL == ALL  # --n-ref all, spelt in the CLI for the same reason
 
 

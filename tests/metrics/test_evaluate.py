@@ -16,7 +16,6 @@ from genlab.metrics import keys
 from genlab.metrics.bootstrap import fid_with_ci, kid_with_ci
 from genlab.metrics.evaluate import (
     ALL,
-    PROTOCOL,
     Needs,
     compute_statistics,
     evaluate,
@@ -27,7 +26,7 @@ from genlab.metrics.features.inception import NO_FC_MESSAGE
 from genlab.metrics.features.pixels import PixelExtractor
 from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.metrics.fid import fid_infinity
-from genlab.metrics.inception_score import inception_score
+from genlab.metrics.isc import inception_score
 from genlab.metrics.kid import kernel_inception_distance
 from genlab.metrics.prdc import density_coverage, precision_recall
 from genlab.metrics.reconstruction import reconstruction_error
@@ -113,7 +112,7 @@ def test_kid_options_and_reference_count_reach_the_metric(image_sets):
         _pixel_features(a), _pixel_features(b[:200]), num_subsets=7, subset_size=50, seed=2
     )
     assert (result[keys.KID_MEAN], result[keys.KID_STD]) == pytest.approx(expected, rel=1e-9)
-    protocol = result[PROTOCOL]
+    protocol = result.protocol
     assert (protocol["n_a"], protocol["n_b"], protocol["n_ref"]) == (N_A, 200, ALL)
     assert protocol["settings"] == {"kid_subsets": 7, "kid_subset_size": 50}
     common = dict(metrics="kid", features="pixels", cache=False, progress=False)
@@ -155,7 +154,7 @@ def test_protocol_records_extractor_counts_reference_and_version(image_sets):
         progress=False,
         seed=3,
     )
-    protocol = result[PROTOCOL]
+    protocol = result.protocol
     assert protocol["features"] == PixelExtractor().protocol()
     assert protocol["n_a"] == protocol["n_b"] == 200
     assert protocol["reference"] == f"{path_a} (200 images)"
@@ -299,7 +298,7 @@ def test_statistics_file_serves_fid_and_refuses_kid(image_sets, tmp_path):
     from_file = evaluate(str(stats_path), str(path_b), metrics="fid", **common)
     from_images = evaluate(str(path_a), str(path_b), metrics="fid", **common)
     assert from_file[keys.FID] == pytest.approx(from_images[keys.FID], rel=1e-12)
-    assert from_file[PROTOCOL]["n_a"] == N_A
+    assert from_file.protocol["n_a"] == N_A
     with pytest.raises(GenlabError, match=r"holds only feature statistics.*kid"):
         evaluate(str(stats_path), str(path_b), metrics="fid,kid", **common)
     with pytest.raises(GenlabError, match="holds only feature statistics"):
@@ -307,8 +306,8 @@ def test_statistics_file_serves_fid_and_refuses_kid(image_sets, tmp_path):
     # Without features, the file's extractor is used; another one is refused before extraction.
     followed = evaluate(str(stats_path), str(path_b), cache=False, progress=False)
     assert followed[keys.FID] == from_file[keys.FID]
-    assert followed[PROTOCOL]["features"]["extractor"] == "pixels"
-    assert followed[PROTOCOL]["n_ref"] == ALL
+    assert followed.protocol["features"]["extractor"] == "pixels"
+    assert followed.protocol["n_ref"] == ALL
     with pytest.raises(GenlabError, match="statistics of pixels features, but --features is"):
         evaluate(str(stats_path), str(path_b), features="classifier-mnist", cache=False)
     with pytest.raises(GenlabError, match="--n-ref 5 does not apply"):
@@ -378,8 +377,8 @@ def test_reconstruction_error_of_a_vae_run(vae_run):
     expected = reconstruction_error(images, rebuilt)
     for key in (keys.MSE, keys.L2, keys.PSNR):
         assert result[key] == pytest.approx(expected[key], rel=1e-9)
-    assert result[PROTOCOL]["features"] is None
-    assert result[PROTOCOL]["n_a"] == 100
+    assert result.protocol["features"] is None
+    assert result.protocol["n_a"] == 100
 
 
 def test_reconstruction_needs_a_vae_run_and_matching_images(vae_run, image_sets, tmp_path):

@@ -239,7 +239,7 @@ def test_two_spellings_of_one_source_share_entries(tmp_path):
     again = evaluate("digits:train", "digits", features=extractor, **common)
     assert extractor.images_seen == 0
     assert again[keys.FID] == first[keys.FID]
-    assert again["protocol"]["source_a"]["spec"] == "digits:train"
+    assert again.protocol["source_a"]["spec"] == "digits:train"
 
 
 def test_cache_lives_under_the_cache_dir(monkeypatch, tmp_path):

@@ -9,7 +9,6 @@ import sys
 import pytest
 import torch
 
-from genlab.cli.eval import format_table
 from genlab.data.imageio import write_npz
 from genlab.errors import GenlabError
 from genlab.metrics import registry
@@ -17,6 +16,7 @@ from genlab.metrics.evaluate import PROTOCOL, evaluate, parse_metrics
 from genlab.metrics.features.pixels import PixelExtractor
 from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.metrics.registry import HIGHER, LOWER, NEITHER, Metric, MetricInputs, Needs, ResultKey
+from genlab.metrics.result import format_table
 from genlab.report.figures import metric_direction, metric_label
 
 
@@ -64,7 +64,7 @@ def test_every_record_keys_appear_in_a_real_result(every_metric):
         assert set(metric.keys) <= numbers, metric.name
     declared = {key for metric in registry.records() for key in metric.keys}
     assert numbers == declared  # and nothing undeclared
-    settings = every_metric[PROTOCOL]["settings"]
+    settings = every_metric.protocol["settings"]
     for metric in registry.records():
         assert set(metric.settings(registry.MetricOptions())) <= set(settings), metric.name
 
@@ -143,8 +143,8 @@ def test_a_registered_record_is_selectable_through_evaluate(toy_metric, tmp_path
     )
     expected = (a.flatten(1).double() / 255).mean(0) - (b.flatten(1).double() / 255).mean(0)
     assert result["mean_gap"] == pytest.approx(float(expected.norm()), rel=1e-6)
-    assert result[PROTOCOL]["metrics"] == ["fid", "mean-gap"]
-    assert result[PROTOCOL]["settings"] == {"mean_gap_norm": "l2"}
+    assert result.protocol["metrics"] == ["fid", "mean-gap"]
+    assert result.protocol["settings"] == {"mean_gap_norm": "l2"}
     assert parse_metrics("Mean-Gap") == ("mean-gap",)
     assert "Mean gap" in format_table(result)  # the CLI's table reads the record's label
     assert metric_label("mean_gap") == "feature mean gap"

@@ -137,7 +137,7 @@ def test_final_evaluation_of_a_real_evaluate_result(runs):
         cache=False,
         progress=False,
     )
-    evaluation = final_evaluation("pixels", json.loads(json.dumps(result)))
+    evaluation = final_evaluation("pixels", json.loads(result.to_json()))
     assert evaluation.features == "pixels"
     assert (evaluation.n_reference, evaluation.n_generated) == (64, 64)
     by_key = {m.key: m for m in evaluation.metrics}

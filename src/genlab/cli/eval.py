@@ -15,17 +15,7 @@ import click
 from click.core import ParameterSource
 
 from genlab.errors import GenlabError
-from genlab.fileio import json_text, write_json
-from genlab.metrics import keys, registry
-
-
-def _rows() -> tuple[tuple[str, str, str | None], ...]:
-    """Rows of the table, from the metric registry (which imports no torch): (result key, label,
-    key of the ± value or None). Only the table is scaled (KID ×10³); JSON stays raw."""
-    return tuple((r.key, r.table_label, r.spread) for r in registry.result_keys())
-
-
-_ROWS = _rows()  # the built-in metrics' rows; format_table reads the registry afresh
+from genlab.metrics import registry
 
 #: The ``--json`` value that writes the JSON to standard output.
 STDOUT = "-"
@@ -296,12 +286,12 @@ def eval_(
         return
     # With --json -, standard output carries the JSON alone; what people read goes to stderr.
     to_stdout = json_path == STDOUT
-    click.echo(format_table(result), err=to_stdout)
-    click.echo(format_protocol(result[driver.PROTOCOL], elapsed), err=to_stdout)
+    result.seconds = elapsed  # from the command's start: what the user waited
+    click.echo(str(result), err=to_stdout)
     if to_stdout:
-        click.echo(json_text(result), nl=False)
+        click.echo(result.to_json(), nl=False)
     elif json_path:
-        write_json(Path(json_path), result)
+        result.save(Path(json_path))
         click.echo(f"wrote {json_path}")
     # B's run folder, when B is one, keeps the result too, for genlab report.
     if is_run_dir(Path(source_b)):
@@ -324,80 +314,3 @@ def _check_save_stats_options(source_b: str | None, given: list[str]) -> None:
             f"--save-stats writes the statistics of SOURCE_A and measures nothing; leave out "
             f"{flags} (and use the statistics file as SOURCE_A of a later genlab eval)"
         )
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """One line per metric: ``FID  12.3456``, ``KID ×10³  2.71 ± 0.35``, with CIs when present."""
-    lines = []
-    rows = registry.result_keys()
-    for row in rows:
-        key, label, spread = row.key, row.table_label, row.spread
-        if key not in result:
-            continue
-        scale = row.scale
-        show = _number if scale == 1 else (lambda value, s=scale: _scaled(value * s))
-        text = show(result[key])
-        if spread is not None and spread in result:
-            note = _no_spread(key, result)
-            text += f"   ({note})" if note else f" ± {show(result[spread])}"
-        low, high = result.get(f"{key}_ci_low"), result.get(f"{key}_ci_high")
-        if low is not None and high is not None:
-            text += f"   95% CI [{show(low)}, {show(high)}]"
-        lines.append(f"{label:<10} {text}")
-    shown = {key for row in rows for key in (row.key, row.spread) if key}
-    shown |= {key for key in result if key.endswith(("_ci_low", "_ci_high"))}
-    for key, value in result.items():  # anything else numeric, e.g. mode coverage
-        if key not in shown and key != "protocol" and isinstance(value, int | float):
-            lines.append(f"{key:<10} {_number(value)}")
-    return "\n".join(lines)
-
-
-def _no_spread(key: str, result: dict[str, Any]) -> str | None:
-    """Why KID's ± would be meaningless here, or None.
-
-    With one subset, or subsets as large as both sources (every subset is then all images of A
-    and of B), every subset gives the same value and the spread is rounding noise (± 3e-16).
-    """
-    if key != keys.KID_MEAN:
-        return None
-    protocol = result.get("protocol") or {}
-    settings = protocol.get("settings") or {}
-    size, subsets = settings.get("kid_subset_size"), settings.get("kid_subsets")
-    if subsets == 1:
-        return "spread not meaningful: 1 subset"
-    if size is not None and size == protocol.get("n_a") == protocol.get("n_b"):
-        return (
-            f"spread not meaningful: every subset is all {size} images of A and B; "
-            "a smaller --kid-subset-size gives one"
-        )
-    return None
-
-
-def format_protocol(protocol: dict[str, Any], elapsed: float) -> str:
-    """The protocol lines under the table: features, sources, counts, seed, version, time."""
-    lines = ["protocol:"]
-    features = protocol.get("features")
-    if features:
-        parts = [f"{key} {value}" for key, value in features.items() if key != "extractor"]
-        lines.append(f"  features   {features.get('extractor')}: " + ", ".join(parts))
-    lines.append(f"  A (ref)    {protocol['reference']}")
-    source_b = protocol["source_b"].get("spec")
-    n_b = protocol.get("n_b")
-    lines.append(f"  B          {source_b}" + (f" ({n_b} images)" if n_b is not None else ""))
-    if protocol.get("settings"):
-        settings = ", ".join(f"{key} {value}" for key, value in protocol["settings"].items())
-        lines.append(f"  settings   {settings}")
-    lines.append(f"  seed {protocol['seed']}, genlab {protocol['genlab_version']}, {elapsed:.1f} s")
-    return "\n".join(lines)
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    # Four decimals, as FIDs are usually quoted; tiny values (a KID std) keep 4 significant digits.
-    return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4g}"
-
-
-def _scaled(value: float) -> str:
-    # Two decimals, as KID ×10³ is quoted; smaller values keep two significant digits.
-    return f"{value:.2f}" if abs(value) >= 0.01 or value == 0 else f"{value:.2g}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,102 @@ def check_uint8_images(images: torch.Tensor, what: str = "images") -> torch.Tens
     if images.shape[1] not in (1, 3):
         raise GenlabError(f"{what} must have 1 or 3 channels, got {images.shape[1]} (N×C×H×W)")
     return images
+
+
+#: The value ranges float images may be declared in, and how each maps to 0..255.
+VALUE_RANGES = ((0.0, 1.0), (-1.0, 1.0))
+
+
+def as_uint8_images(
+    images: Any, *, value_range: tuple[float, float] | None = None, what: str = "images"
+) -> torch.Tensor:
+    """Any array of images a user holds, as the pipeline's uint8 N×C×H×W tensor on the CPU.
+
+    Accepted: a numpy array or torch tensor, N×C×H×W or N×H×W×C with C in {1, 3} (C×… is
+    chosen when the second axis has 1 or 3 entries), or N×H×W for grey images.
+
+    - uint8 is taken as it is (``value_range`` describes float images only).
+    - Floating images need ``value_range``: (0, 1) maps x to round(255 x), (-1, 1) maps x to
+      round(127.5 (x + 1)) — the conversion `signed_to_uint8` uses to write samples as PNG, so a
+      float tensor and the PNGs saved from it give the same features. Values outside the declared
+      range are refused rather than clamped: they mean the range is not the one declared.
+    - Any other dtype is refused with the conversion to make.
+
+    Raises
+    ------
+    GenlabError
+        One line naming the problem (dtype, range, shape) and the fix.
+    """
+    tensor = _as_tensor(images, what)
+    if tensor.ndim == 3:
+        tensor = tensor[:, None]
+    if tensor.ndim != 4:
+        raise GenlabError(
+            f"{what} must be N×C×H×W, N×H×W×C or N×H×W, got {tensor.ndim} dimensions "
+            f"{tuple(tensor.shape)}; stack single images into one batch"
+        )
+    if tensor.shape[1] not in (1, 3):
+        if tensor.shape[3] not in (1, 3):
+            raise GenlabError(
+                f"{what} have shape {tuple(tensor.shape)}: neither axis 1 (N×C×H×W) nor axis 3 "
+                "(N×H×W×C) holds 1 or 3 channels; pass grey or RGB images"
+            )
+        tensor = tensor.permute(0, 3, 1, 2)
+    if tensor.shape[0] == 0:
+        raise GenlabError(f"{what} hold no images; pass at least one")
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.uint8:
+        return tensor.contiguous()
+    if not tensor.is_floating_point():
+        raise GenlabError(
+            f"{what} are {tensor.dtype}; pass uint8 images (0..255) or floating images with "
+            "value_range=(0, 1) or (-1, 1)"
+        )
+    return _float_to_uint8(tensor, value_range, what)
+
+
+def _as_tensor(images: Any, what: str) -> torch.Tensor:
+    if isinstance(images, torch.Tensor):
+        return images
+    if isinstance(images, np.ndarray):
+        if images.dtype.kind not in "uif" or images.dtype == np.float16:
+            raise GenlabError(
+                f"{what} are a numpy array of {images.dtype}; pass uint8 images (0..255) or "
+                "float32/float64 images with value_range=(0, 1) or (-1, 1)"
+            )
+        return torch.from_numpy(np.ascontiguousarray(images))
+    raise GenlabError(
+        f"{what} must be a numpy array or torch tensor of images, got {type(images).__name__}"
+    )
+
+
+def _float_to_uint8(
+    tensor: torch.Tensor, value_range: tuple[float, float] | None, what: str
+) -> torch.Tensor:
+    if value_range is None:
+        raise GenlabError(
+            f"{what} are {tensor.dtype}; floating images need value_range=(0, 1) or (-1, 1) "
+            "(how they map to 0..255), or pass uint8 images"
+        )
+    try:
+        low, high = (float(bound) for bound in value_range)
+    except (TypeError, ValueError):
+        raise GenlabError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}") from None
+    if (low, high) not in VALUE_RANGES:
+        raise GenlabError(f"value_range must be (0, 1) or (-1, 1), got {value_range!r}")
+    # Converted in their own precision (half types in float32), as a sample grid is written.
+    values = tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.float()
+    if not torch.isfinite(values).all():
+        raise GenlabError(f"{what} hold NaN or inf values; pass finite images")
+    smallest, largest = float(values.min()), float(values.max())
+    if smallest < low or largest > high:
+        raise GenlabError(
+            f"{what} hold values from {smallest:.4g} to {largest:.4g}, outside value_range "
+            f"({low:g}, {high:g}); pass the range they are in, or clamp them first"
+        )
+    if low == 0.0:
+        return values.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return signed_to_uint8(values)
 
 
 def uint8_to_signed(images: torch.Tensor) -> torch.Tensor:

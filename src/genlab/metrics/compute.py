@@ -16,7 +16,7 @@ from genlab.metrics import keys
 from genlab.metrics.bootstrap import fid_with_ci, kid_with_ci
 from genlab.metrics.fid import fid_from_statistics
 from genlab.metrics.fid import fid_infinity as _fid_infinity
-from genlab.metrics.inception_score import inception_score as _inception_score
+from genlab.metrics.isc import inception_score as _inception_score
 from genlab.metrics.kid import kernel_inception_distance
 from genlab.metrics.modes import mode_coverage
 from genlab.metrics.prdc import density_coverage as _density_coverage

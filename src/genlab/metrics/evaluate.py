@@ -24,10 +24,11 @@ FID is asked, features are never held: the mean and covariance are accumulated b
 (`RunningStatistics`), so memory stays O(d²) whatever N is. Features, logits and statistics are
 cached on disk (`genlab.metrics.cache`) under a key of everything that changes them.
 
-The result is a flat dict of metric values under the records' keys (`genlab.metrics.keys`), plus
-``result[PROTOCOL]``: the extractor's protocol (name, weights SHA-256, resize mode, input size,
-normalisation), both sources with their identities and sample counts, the metric settings, the
-seed and the genlab version — everything needed to tell whether two numbers are comparable.
+The result is an `EvaluationResult` (`genlab.metrics.result`): a mapping of metric values under
+the records' keys (`genlab.metrics.keys`) with ``result.protocol``: the extractor's protocol (name,
+weights SHA-256, resize mode, input size, normalisation), both sources with their identities and
+sample counts, the metric settings, the seed and the genlab version — everything needed to tell
+whether two numbers are comparable.
 
 Under torchrun (``torchrun --nproc_per_node N -m genlab eval ...``, see `genlab.distributed`) the
 extraction is shared: each source's batches are dealt round-robin, process r extracting batches
@@ -44,6 +45,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +66,7 @@ from genlab.metrics.features.registry import (
     extract_features,
     get_extractor,
 )
+from genlab.metrics.inputs import as_source
 from genlab.metrics.reconstruction import reconstruction_error
 from genlab.metrics.registry import (
     CI_CONFIDENCE,
@@ -84,7 +87,8 @@ from genlab.metrics.registry import (
     MetricOptions,
     Needs,
 )
-from genlab.metrics.sources import RunSource, Source, StatisticsSource, resolve_source
+from genlab.metrics.result import PROTOCOL, EvaluationResult
+from genlab.metrics.sources import RunSource, Source, StatisticsSource
 from genlab.metrics.statistics import (
     FeatureStatistics,
     RunningStatistics,
@@ -99,9 +103,7 @@ DEFAULT_METRICS = (FID,)
 DEFAULT_FEATURES = "inception"
 DEFAULT_BATCH_SIZE = 200
 
-#: Key of the protocol dict in a result.
-PROTOCOL = "protocol"
-#: Keys inside ``result[PROTOCOL]``.
+#: Keys inside ``result.protocol``.
 PROTOCOL_FEATURES = "features"
 PROTOCOL_SOURCE_A = "source_a"
 PROTOCOL_SOURCE_B = "source_b"
@@ -155,8 +157,8 @@ def build_extractor(
 
 
 def evaluate(
-    source_a: str | os.PathLike | Source,
-    source_b: str | os.PathLike | Source,
+    source_a: Any,
+    source_b: Any,
     *,
     metrics: str | Sequence[str] = DEFAULT_METRICS,
     features: str | FeatureExtractor | None = None,
@@ -173,15 +175,20 @@ def evaluate(
     progress: bool = True,
     data_dir: str | os.PathLike | None = None,
     extractor_options: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    value_range: tuple[float, float] | None = None,
+    latent_dim: int | None = None,
+) -> EvaluationResult:
     """Compare image source B against reference A with the requested metrics.
 
     Parameters
     ----------
     source_a, source_b
-        Specs for `genlab.metrics.sources.resolve_source` (data set split, folder, archive,
-        .npz of images or statistics, run folder, checkpoint) or resolved `Source` objects.
-        A is the reference; B is judged (IS, modes and FID∞ are about B).
+        Anything that holds images (`genlab.metrics.inputs.as_source`): a spec or path (data set
+        split, folder, archive, .npz of images, statistics .npz — genlab's, or an external
+        ``mu``/``sigma`` file with ``features`` named —, run folder, checkpoint), a numpy array
+        or torch tensor of images, `FeatureStatistics`, an ``nn.Module`` generator or a callable
+        ``f(batch_size) -> images`` (both with ``n``), or a `Source`. A is the reference; B is
+        judged (IS, modes and FID∞ are about B).
     metrics
         Names from `METRICS`, as a sequence or a comma-separated string.
     features
@@ -220,12 +227,18 @@ def evaluate(
         Where registered data sets live.
     extractor_options
         Extra options for a named extractor (e.g. ``{"size": 16}`` for pixels).
+    value_range
+        The range of float images among the sources (arrays, tensors, generator outputs):
+        ``(0, 1)`` or ``(-1, 1)``; they become uint8 as a PNG of them would. None: uint8 only.
+    latent_dim
+        Latent size of an ``nn.Module`` generator without a ``latent_dim`` attribute.
 
     Returns
     -------
-    dict
-        Metric values under `genlab.metrics.keys` (``fid``, ``kid_mean``, ``kid_std``, ...;
-        with ``ci``: ``fid_ci_low`` etc.) and the protocol under `PROTOCOL`.
+    EvaluationResult
+        A mapping of the metric values under `genlab.metrics.keys` (``fid``, ``kid_mean``,
+        ``kid_std``, ...; with ``ci``: ``fid_ci_low`` etc.), with ``.protocol``, a table as its
+        ``str`` and ``.to_json()``.
 
     Raises
     ------
@@ -233,6 +246,7 @@ def evaluate(
         For an unknown metric or source, a metric the sources cannot serve (KID from a statistics
         file, IS without logits, reconstruction from a GAN), or bad options.
     """
+    started = time.perf_counter()
     chosen = parse_metrics(metrics)
     records = registry.records(chosen)
     check_integer(batch_size, "batch_size")
@@ -243,22 +257,26 @@ def evaluate(
         check_integer(kid_subset_size, "kid_subset_size", minimum=2)
     n_a_asked = _reference_count(n, n_ref)
     distributed.init()
-    a = _resolve(source_a, n=n_a_asked, seed=seed + 1, data_dir=data_dir)
-    b = _resolve(source_b, n=n, seed=seed, data_dir=data_dir)
+    inputs = dict(value_range=value_range, latent_dim=latent_dim, data_dir=data_dir)
+    a = as_source(source_a, name="A", n=n_a_asked, seed=seed + 1, **inputs)
+    b = as_source(source_b, name="B", n=n, seed=seed, **inputs)
     _check_reference_count(a, n_ref)
-    needs_a, needs_b = _needs(records, ci=ci)
+    needs_a, needs_b = combined_needs(records, ci=ci)
     _check_servable(records, a, b, needs_a, needs_b)
     # Before any image is read: statistics files fix the extractor (read from their protocol).
+    external = _external_statistics(features, a, b, needs_a, needs_b)
     features = _features_for_statistics(features, a, b, needs_a, needs_b)
     subset_size = (
-        _checked_kid_subset_size(a.count, b.count, kid_subset_size) if KID in chosen else None
+        checked_kid_subset_size(a.count, b.count, kid_subset_size) if KID in chosen else None
     )
     store = _as_cache(cache)
     extractor = None
-    if _extracts_images(a, needs_a) or _extracts_images(b, needs_b):
+    if _extracts_images(a, needs_a) or _extracts_images(b, needs_b) or external:
         extractor = build_extractor(features, device=device, extractor_options=extractor_options)
-        _check_extractor(records, extractor)
-    _check_statistics_protocol(extractor, a, b)
+        check_extractor(records, extractor)
+    for source in external:  # the user named the features: their protocol is taken on trust
+        source.assert_protocol(extractor.protocol(), extractor=extractor.name, dim=extractor.dim)
+    check_statistics_protocol(extractor, [("A", a), ("B", b)])
     # Identities hash files (checkpoints, .npz), so each is computed once, for keys and protocol.
     identity_a = a.identity()
     identity_b = b.identity() if _uses_images_of(b, records) else None
@@ -276,33 +294,62 @@ def evaluate(
         progress=progress,
     )
 
-    def metrics_of_extracted() -> dict[str, Any]:
-        inputs = MetricInputs(
-            a=extracted_a,
-            b=extracted_b,
-            source_a=a,
-            source_b=b,
-            protocol=extractor.protocol() if extractor is not None else None,
-            options=options,
-        )
-        result: dict[str, Any] = {}
-        for record in records:
-            result.update(record.run(inputs))
-        result[PROTOCOL] = _protocol(
+    def metrics_of_extracted() -> EvaluationResult:
+        return measure(
             records,
-            a,
-            b,
-            identities,
-            extracted_a,
-            extracted_b,
+            (a, extracted_a, identities["a"]),
+            (b, extracted_b, identities["b"]),
             extractor,
             options,
             n_ref=ALL if n_a_asked is None or isinstance(a, StatisticsSource) else n_a_asked,
+            started=started,
         )
-        return result
 
     # Rank 0 holds the gathered features; every process gets its result (or its error).
     return distributed.run_on_main(metrics_of_extracted)
+
+
+#: One side of a measurement: its source, what was extracted from it, its identity.
+Side = tuple[Source, "Extracted | None", dict[str, Any]]
+
+
+def measure(
+    records: Sequence[Metric],
+    side_a: Side,
+    side_b: Side,
+    extractor: FeatureExtractor | None,
+    options: MetricOptions,
+    *,
+    n_ref: int | str,
+    started: float | None = None,
+) -> EvaluationResult:
+    """Every record's values from what was extracted, with the protocol (`evaluate`'s last step,
+    and `genlab.Metrics.compute`'s)."""
+    (a, extracted_a, identity_a), (b, extracted_b, identity_b) = side_a, side_b
+    inputs = MetricInputs(
+        a=extracted_a,
+        b=extracted_b,
+        source_a=a,
+        source_b=b,
+        protocol=extractor.protocol() if extractor is not None else None,
+        options=options,
+    )
+    values: dict[str, Any] = {}
+    for record in records:
+        values.update(record.run(inputs))
+    protocol = _protocol(
+        records,
+        a,
+        b,
+        {"a": identity_a, "b": identity_b},
+        extracted_a,
+        extracted_b,
+        extractor,
+        options,
+        n_ref=n_ref,
+    )
+    seconds = None if started is None else time.perf_counter() - started
+    return EvaluationResult(values, protocol, seconds=seconds)
 
 
 def compute_statistics(
@@ -326,7 +373,7 @@ def compute_statistics(
     """
     check_integer(batch_size, "batch_size")
     distributed.init()
-    resolved = _resolve(source, n=n, seed=seed, data_dir=data_dir)
+    resolved = as_source(source, name="the source", n=n, seed=seed, data_dir=data_dir)
     if isinstance(resolved, StatisticsSource):
         raise GenlabError(f"{resolved.spec} already holds statistics; pass images to compute them")
     extractor = build_extractor(
@@ -370,14 +417,6 @@ def extract(
 # --- Sources and needs -----------------------------------------------------------------------
 
 
-def _resolve(
-    source: str | os.PathLike | Source, *, n: int | None, seed: int, data_dir: Any
-) -> Source:
-    if isinstance(source, Source):
-        return source
-    return resolve_source(source, n=n, seed=seed, data_dir=data_dir)
-
-
 def _reference_count(n: int | None, n_ref: int | str | None) -> int | None:
     """Images asked of A: ``n_ref``, ``n`` when ``n_ref`` is None, None (all) for `ALL`."""
     if n_ref is None:
@@ -403,7 +442,7 @@ def _check_reference_count(a: Source, n_ref: int | str | None) -> None:
         )
 
 
-def _needs(records: Sequence[Metric], *, ci: bool) -> tuple[Needs, Needs]:
+def combined_needs(records: Sequence[Metric], *, ci: bool) -> tuple[Needs, Needs]:
     """What each side must give, over all the metrics. A is the reference, B is judged."""
     needs_a = needs_b = Needs()
     for record in records:
@@ -496,7 +535,31 @@ def _features_for_statistics(
     return features
 
 
-def _check_statistics_protocol(extractor: FeatureExtractor | None, a: Source, b: Source) -> None:
+def _external_statistics(
+    features: str | FeatureExtractor | None, a: Source, b: Source, needs_a: Needs, needs_b: Needs
+) -> list[StatisticsSource]:
+    """The external ``mu``/``sigma`` files among the sources; refused unless features are named.
+
+    Such files record nothing of how their features were made, so only the user can say it.
+    """
+    external = [
+        (side, source)
+        for side, source, needs in (("A", a, needs_a), ("B", b, needs_b))
+        if needs.anything and isinstance(source, StatisticsSource) and source.external
+    ]
+    if external and features is None:
+        side, source = external[0]
+        raise GenlabError(
+            f"{side} ({source.spec}) holds only mu and sigma (a pytorch-fid/clean-fid statistics "
+            "file), with no record of the features that made them; name them with --features "
+            "(features=...), e.g. inception, to use the file on trust"
+        )
+    return [source for _, source in external]
+
+
+def check_statistics_protocol(
+    extractor: FeatureExtractor | None, sides: Sequence[tuple[str, Source]]
+) -> None:
     """Refuse before extracting when statistics were made with other extractor settings.
 
     The extractor names agree (`_features_for_statistics`); this compares whole protocols
@@ -505,7 +568,7 @@ def _check_statistics_protocol(extractor: FeatureExtractor | None, a: Source, b:
     """
     stored = [
         (f"{side} ({source.spec})", source.statistics.protocol)
-        for side, source in (("A", a), ("B", b))
+        for side, source in sides
         if isinstance(source, StatisticsSource) and source.statistics.protocol
     ]
     if extractor is not None:
@@ -532,7 +595,7 @@ def _check_statistics_protocol(extractor: FeatureExtractor | None, a: Source, b:
             )
 
 
-def _check_extractor(records: Sequence[Metric], extractor: FeatureExtractor) -> None:
+def check_extractor(records: Sequence[Metric], extractor: FeatureExtractor) -> None:
     """Fail before any extraction when the extractor cannot give what a metric requires."""
     declared = capabilities(extractor)
     for record in records:
@@ -640,7 +703,7 @@ def _extraction_pass(
     Under several processes the batches are shared out (`_batch_outputs`) and only rank 0 keeps
     what they give; the others return the count alone.
     """
-    logits_of = _logits_function(extractor) if needs.logits else None
+    logits_of = logits_function(extractor) if needs.logits else None
     stream = needs.statistics and not needs.features
     keep = distributed.is_main()
     running: RunningStatistics | None = None
@@ -724,7 +787,7 @@ def _batch_outputs(
                 yield features, logits
 
 
-def _logits_function(
+def logits_function(
     extractor: FeatureExtractor,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """``logits(images, features)`` of an extractor that declares logits.
@@ -751,7 +814,7 @@ def kid_subset_size(n_a: int, n_b: int) -> int:
     return min(KID_SUBSET_SIZE, n_a, n_b)
 
 
-def _checked_kid_subset_size(n_a: int, n_b: int, requested: int | None) -> int:
+def checked_kid_subset_size(n_a: int, n_b: int, requested: int | None) -> int:
     """The subset size asked for (checked against both counts), or the default."""
     if requested is None:
         return kid_subset_size(n_a, n_b)
@@ -857,13 +920,20 @@ __all__ = [
     "PR",
     "PROTOCOL",
     "RECON",
+    "EvaluationResult",
     "Extracted",
     "Needs",
     "build_extractor",
+    "check_extractor",
+    "check_statistics_protocol",
+    "checked_kid_subset_size",
+    "combined_needs",
     "compute_statistics",
     "evaluate",
     "extract",
     "kid_subset_size",
+    "logits_function",
+    "measure",
     "parse_metrics",
     "reconstruction_metrics",
 ]

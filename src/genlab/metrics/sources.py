@@ -10,8 +10,9 @@ spec                           source
 run folder, ``checkpoint.pt``  `RunSource`: N images generated from the newest checkpoint with a
                                seeded noise
 ``stats.npz``                  `StatisticsSource`: feature statistics written by
-                               `FeatureStatistics.save` (or ``genlab eval --save-stats``): FID and
-                               FID∞ only, no images
+                               `FeatureStatistics.save` (or ``genlab eval --save-stats``), or an
+                               external ``mu``/``sigma`` file (pytorch-fid, TTUR, clean-fid) whose
+                               features the user names: FID and FID∞ only, no images
 =============================  ===================================================================
 
 Their identities (see `genlab.data.sources` for the data kinds'):
@@ -23,6 +24,7 @@ Their identities (see `genlab.data.sources` for the data kinds'):
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from collections.abc import Iterator
 from functools import cached_property
@@ -47,13 +49,15 @@ from genlab.data.sources import (
     parse_spec,
 )
 from genlab.errors import GenlabError
-from genlab.metrics.statistics import FeatureStatistics
+from genlab.metrics.statistics import FeatureStatistics, is_external_statistics
 from genlab.runs.source import RUN, RunSource
 
 __all__ = [
     "COUNT",
+    "EXTERNAL_ORIGIN",
     "KIND",
     "DatasetSource",
+    "ExternalStatisticsWarning",
     "FolderSource",
     "ImagesSource",
     "NpzSource",
@@ -65,26 +69,93 @@ __all__ = [
 ]
 
 
+class ExternalStatisticsWarning(UserWarning):
+    """Statistics from an external file are used under a protocol the user asserted."""
+
+
+#: What the protocol of a result records for statistics from an external file.
+EXTERNAL_ORIGIN = "statistics from an external file, protocol asserted by the user"
+
+
 class StatisticsSource(Source):
-    """Precomputed feature statistics (mean and covariance): enough for FID and nothing else."""
+    """Precomputed feature statistics (mean and covariance): enough for FID and nothing else.
+
+    From a file genlab wrote (`FeatureStatistics.save`: checksummed, with n and the protocol of
+    the features), from an external file holding only ``mu`` and ``sigma`` (pytorch-fid, TTUR,
+    clean-fid: `external`, usable once the user names the features that made it, see
+    `assert_protocol`), or from a `FeatureStatistics` in memory (``statistics=``).
+    """
 
     kind = "statistics"
 
-    def __init__(self, spec: str, *, path: Path) -> None:
+    def __init__(
+        self,
+        spec: str,
+        *,
+        path: Path | None = None,
+        statistics: FeatureStatistics | None = None,
+    ) -> None:
         super().__init__(spec)
-        self.path = path.resolve()
+        if (path is None) == (statistics is None):
+            raise GenlabError("a statistics source takes a path or statistics, not both")
+        self.path = None if path is None else path.resolve()
+        self._given = statistics
+        self._asserted: dict[str, Any] | None = None
 
     @cached_property
-    def statistics(self) -> FeatureStatistics:
-        """The statistics, verified against their stored SHA-256."""
-        return FeatureStatistics.load(self.path)
+    def external(self) -> bool:
+        """Whether the file is an external ``mu``/``sigma`` file, without n or protocol."""
+        if self.path is None:
+            return False
+        with np.load(self.path, allow_pickle=False) as archive:
+            return is_external_statistics(archive.files)
 
-    def identity(self) -> dict[str, Any]:
-        return {KIND: self.kind, "sha256": cached_sha256(self.path)}
+    @cached_property
+    def _stored(self) -> FeatureStatistics:
+        if self._given is not None:
+            return self._given
+        if self.external:
+            return FeatureStatistics.load_external(self.path)
+        return FeatureStatistics.load(self.path)  # verified against its stored SHA-256
 
     @property
-    def count(self) -> int:
-        return self.statistics.n
+    def statistics(self) -> FeatureStatistics:
+        """The statistics; an external file's carry the asserted protocol once there is one."""
+        if self._asserted is not None:
+            return self._stored.with_protocol(self._asserted)
+        return self._stored
+
+    def assert_protocol(self, protocol: dict[str, Any], *, extractor: str, dim: int) -> None:
+        """Take an external file's features as made by ``protocol``, on the user's word.
+
+        The dimension is checked (a mismatch is refused before anything is extracted), and a
+        warning says once that the protocol is taken on trust.
+        """
+        if self._stored.dim != dim:
+            raise GenlabError(
+                f"{self.spec} holds statistics of {self._stored.dim}-d features, but {extractor} "
+                f"features are {dim}-d; name the features that made the file (--features)"
+            )
+        warnings.warn(
+            f"{self.spec} holds only mu and sigma; taking them as {extractor} features on trust "
+            "(the result's protocol records it)",
+            ExternalStatisticsWarning,
+            stacklevel=2,
+        )
+        self._asserted = dict(protocol)
+
+    def identity(self) -> dict[str, Any]:
+        if self.path is None:
+            return {KIND: self.kind, "sha256": self._stored.digest()}
+        identity = {KIND: self.kind, "sha256": cached_sha256(self.path)}
+        if self.external:
+            identity["origin"] = EXTERNAL_ORIGIN
+        return identity
+
+    @property
+    def count(self) -> int | None:
+        """The n the statistics were computed from; None for an external file (unknown)."""
+        return self._stored.n
 
     def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
         raise GenlabError(
@@ -93,6 +164,8 @@ class StatisticsSource(Source):
         )
 
     def describe(self) -> str:
+        if self.external:
+            return f"{self.spec} ({EXTERNAL_ORIGIN})"
         return f"{self.spec} (statistics of {self.count} images)"
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genlab import distributed
 from genlab.arrays import check_integer
 from genlab.errors import ChecksumError, GenlabError
 from genlab.fileio import atomic_write_bytes
@@ -47,8 +48,9 @@ class FeatureStatistics:
         float64 mean, shape (d,).
     sigma : numpy.ndarray
         float64 covariance with ddof=1, shape (d, d), symmetric.
-    n : int
-        Number of samples the statistics were computed from.
+    n : int or None
+        Number of samples the statistics were computed from; None when unknown (statistics from
+        an external file, which store only ``mu`` and ``sigma``).
     protocol : dict
         JSON-serialisable description of the feature extraction (extractor name, weights hash,
         resize mode, ...). Statistics are only comparable when their protocols agree.
@@ -56,7 +58,7 @@ class FeatureStatistics:
 
     mu: np.ndarray
     sigma: np.ndarray
-    n: int
+    n: int | None
     protocol: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,12 +73,14 @@ class FeatureStatistics:
             raise GenlabError(
                 "statistics hold NaN or inf values; recompute them from finite features"
             )
-        if isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1:
-            raise GenlabError(f"statistics need a positive sample count n, got {self.n!r}")
+        if self.n is not None and (isinstance(self.n, bool) or int(self.n) != self.n or self.n < 1):
+            raise GenlabError(
+                f"statistics need a positive sample count n (or None: unknown), got {self.n!r}"
+            )
         _protocol_json(self.protocol)  # fail now, not at save time, if it is not JSON-serialisable
         object.__setattr__(self, "mu", mu)
         object.__setattr__(self, "sigma", sigma)
-        object.__setattr__(self, "n", int(self.n))
+        object.__setattr__(self, "n", None if self.n is None else int(self.n))
         object.__setattr__(self, "protocol", dict(self.protocol))
 
     @property
@@ -84,11 +88,24 @@ class FeatureStatistics:
         """Feature dimension d."""
         return int(self.mu.shape[0])
 
+    def digest(self) -> str:
+        """SHA-256 of the content (mean, covariance, n, protocol): an in-memory identity."""
+        return _content_digest(self.mu, self.sigma, self.n, self.protocol)
+
+    def with_protocol(self, protocol: dict[str, Any]) -> FeatureStatistics:
+        """The same statistics recorded as made by ``protocol`` (an external file's, asserted)."""
+        return FeatureStatistics(mu=self.mu, sigma=self.sigma, n=self.n, protocol=protocol)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the statistics to an .npz file atomically, with a SHA-256 of the content inside.
 
         The arrays are stored as plain float64 (no pickling) and the protocol as a JSON string.
         """
+        if self.n is None:
+            raise GenlabError(
+                "these statistics come from an external file and have no sample count; use that "
+                "file itself, or compute genlab statistics from the images"
+            )
         arrays = {
             "format": np.array(_FORMAT),
             "mu": self.mu,
@@ -125,8 +142,33 @@ class FeatureStatistics:
         return cls._from_fields(fields, path)
 
     @classmethod
+    def load_external(cls, path: str | os.PathLike) -> FeatureStatistics:
+        """Read an external ``mu``/``sigma`` .npz (pytorch-fid, TTUR, clean-fid), without n.
+
+        Such files record neither the sample count nor how the features were made, so the
+        protocol is empty: whoever uses them asserts it (`genlab.metrics.sources`).
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                mu, sigma = archive["mu"], archive["sigma"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise GenlabError(
+                f"{path}: not a readable mu/sigma statistics file ({exc}); check the file"
+            ) from None
+        for name, array in (("mu", mu), ("sigma", sigma)):
+            if array.dtype.kind != "f":
+                raise GenlabError(f"{path}: {name} is {array.dtype}, not floating point")
+        return cls(mu=mu, sigma=sigma, n=None)
+
+    @classmethod
     def _from_fields(cls, fields: dict[str, np.ndarray], path: Path) -> FeatureStatistics:
         missing = {"format", "mu", "sigma", "n", "protocol", "sha256"} - fields.keys()
+        if missing and is_external_statistics(fields):
+            raise GenlabError(
+                f"{path}: holds only mu and sigma (a pytorch-fid/clean-fid statistics file), not "
+                "genlab statistics; read it with FeatureStatistics.load_external"
+            )
         if missing:
             raise GenlabError(
                 f"{path}: not a genlab statistics file (missing {sorted(missing)}); recompute it"
@@ -210,6 +252,26 @@ class RunningStatistics:
             self._combine(other.n, other._mean.to(device), other._scatter.to(device))
         return self
 
+    @classmethod
+    def across_processes(cls, own: RunningStatistics | None, *, dim: int) -> RunningStatistics:
+        """Every process's accumulation (``own``; None for nothing) merged in rank order.
+
+        The same on every process; ``own`` itself (or an empty accumulator) without torchrun.
+        Each process's (n, μ, M) travel as tensors and combine by the pairwise update, so the
+        result equals one pass over the processes' features in rank order up to rounding.
+        """
+        merged = cls(dim, protocol=None if own is None else own.protocol)
+        if not distributed.active():
+            return merged.merge(own) if own is not None else merged
+        counts = distributed.all_gather_objects(0 if own is None else own.n)
+        have = own is not None and own.n > 0
+        means = distributed.all_gather_rows(own._mean[None] if have else None)
+        scatters = distributed.all_gather_rows(own._scatter if have else None)
+        for count, mean, scatter in zip(counts, means, scatters, strict=True):
+            if count:
+                merged._combine(count, mean[0], scatter)
+        return merged
+
     def finalize(self) -> FeatureStatistics:
         """Return the mean and unbiased covariance (ddof=1, as numpy.cov) of everything seen."""
         if self.n < 2 or self._mean is None or self._scatter is None:
@@ -241,6 +303,11 @@ class RunningStatistics:
         self.n = n
 
 
+def is_external_statistics(fields: Any) -> bool:
+    """Whether an .npz's field names are an external file's: ``mu`` and ``sigma``, no format."""
+    return {"mu", "sigma"} <= set(fields) and "format" not in fields
+
+
 def statistics_from_features(
     features: ArrayLike, *, protocol: dict[str, Any] | None = None
 ) -> FeatureStatistics:
@@ -270,13 +337,15 @@ def _protocol_json(protocol: dict[str, Any]) -> str:
         ) from None
 
 
-def _content_digest(mu: np.ndarray, sigma: np.ndarray, n: int, protocol: dict[str, Any]) -> str:
+def _content_digest(
+    mu: np.ndarray, sigma: np.ndarray, n: int | None, protocol: dict[str, Any]
+) -> str:
     """SHA-256 over every field, each length-prefixed so no two contents hash the same bytes."""
     parts = [
         _FORMAT.encode(),
         np.ascontiguousarray(mu, dtype="<f8").tobytes(),
         np.ascontiguousarray(sigma, dtype="<f8").tobytes(),
-        int(n).to_bytes(8, "little", signed=True),
+        (-1 if n is None else int(n)).to_bytes(8, "little", signed=True),
         _protocol_json(protocol).encode(),
     ]
     digest = hashlib.sha256()

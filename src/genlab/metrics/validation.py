@@ -105,9 +105,12 @@ def check_same_dim(dim_a: int, dim_b: int, *, what_a: str, what_b: str) -> None:
     )
 
 
-def warn_if_rank_deficient(n: int, d: int, *, what: str = "features") -> None:
-    """Warn with `FIDBiasWarning` when ``n`` samples cannot give a full-rank d×d covariance."""
-    if n <= d:
+def warn_if_rank_deficient(n: int | None, d: int, *, what: str = "features") -> None:
+    """Warn with `FIDBiasWarning` when ``n`` samples cannot give a full-rank d×d covariance.
+
+    ``n`` None (unknown: statistics from an external file) is not checked.
+    """
+    if n is not None and n <= d:
         warnings.warn(
             f"{what}: {n} samples in {d} dimensions give a singular covariance (rank ≤ {n - 1}), "
             "so FID is strongly biased; use more samples than feature dimensions",

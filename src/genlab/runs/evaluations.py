@@ -9,6 +9,7 @@ them all (`list_evaluations`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,20 @@ _PROTOCOL, _FEATURES, _EXTRACTOR, _METRICS = "protocol", "features", "extractor"
 _N_A, _N_B = "n_a", "n_b"
 
 
-def evaluation_name(result: dict[str, Any]) -> str:
+def _layout(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON layout of a result: an `EvaluationResult` (its ``to_dict``) or that dict."""
+    to_dict = getattr(result, "to_dict", None)
+    return to_dict() if callable(to_dict) else dict(result)
+
+
+def evaluation_name(result: Mapping[str, Any]) -> str:
     """``EXTRACTOR-METRICS-nN_B[-refN_A]``: ``pixels-fid-kid-n40``, ``recon-ref1797``.
 
     The extractor is left out when none ran (reconstruction error alone), ``nN_B`` when B gave no
     images (a VAE run judged by its reconstructions of A), and ``refN_A`` when A's count equals
     B's (the usual case, and the names of earlier versions).
     """
-    protocol = result[_PROTOCOL]
+    protocol = _layout(result)[_PROTOCOL]
     features = protocol.get(_FEATURES) or {}
     parts = [features[_EXTRACTOR]] if features.get(_EXTRACTOR) else []
     parts.append("-".join(protocol[_METRICS]))
@@ -44,15 +51,15 @@ def evaluation_path(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / EVALUATIONS_DIR / f"{name}.json"
 
 
-def write_evaluation(run_dir: Path, result: dict[str, Any], *, name: str | None = None) -> Path:
-    """File ``result`` (a dict of `genlab.metrics.evaluate.evaluate`) in the run, atomically.
+def write_evaluation(run_dir: Path, result: Mapping[str, Any], *, name: str | None = None) -> Path:
+    """File ``result`` (of `genlab.evaluate`, or its ``to_dict``) in the run, atomically.
 
     ``name`` defaults to `evaluation_name` of the result; an earlier file of that name is
     replaced.
     """
     path = evaluation_path(run_dir, evaluation_name(result) if name is None else name)
     path.parent.mkdir(exist_ok=True)
-    write_json(path, result)
+    write_json(path, _layout(result))
     return path
 
 

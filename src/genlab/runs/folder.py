@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ class RunFolder:
     def evaluation_path(self, name: str) -> Path:
         return evaluations.evaluation_path(self.path, name)
 
-    def write_evaluation(self, result: dict[str, Any], *, name: str | None = None) -> Path:
+    def write_evaluation(self, result: Mapping[str, Any], *, name: str | None = None) -> Path:
         """File ``result`` as ``evaluations/NAME.json`` (`genlab.runs.evaluations`)."""
         return evaluations.write_evaluation(self.path, result, name=name)
 

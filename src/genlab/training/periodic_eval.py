@@ -15,12 +15,12 @@ from collections.abc import Callable
 
 import torch
 
+from genlab import distributed
 from genlab.data.imageio import signed_to_uint8
 from genlab.data.sources import DATASET, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError
-from genlab.metrics.evaluate import build_extractor, evaluate, parse_metrics
-from genlab.metrics.sources import ImagesSource, resolve_source
+from genlab.metrics.streaming import Metrics
 from genlab.runs import eval_key
 from genlab.training.config import TrainConfig
 
@@ -49,7 +49,12 @@ def _dataset_name(data: str) -> str | None:
 
 
 class PeriodicEvaluator:
-    """Scores a generator against a fixed reference; built once per run, called on schedule."""
+    """Scores a generator against a fixed reference; built once per run, called on schedule.
+
+    A `genlab.Metrics` holds the reference (extracted at the first evaluation, through the
+    feature cache) and takes each evaluation's samples; under torchrun each process feeds its
+    share of the samples and all get the same values.
+    """
 
     def __init__(self, config: TrainConfig) -> None:
         if is_toy(config.data):
@@ -59,15 +64,16 @@ class PeriodicEvaluator:
             )
         evaluation = config.evaluation
         self.features = evaluation.features or default_eval_features(config.data)
-        self.metrics = parse_metrics(evaluation.metrics)
         self.n, self.latent_dim = evaluation.n, config.model.latent_dim
-        self.reference = resolve_source(
-            evaluation.reference or default_eval_reference(config.data),
-            n=evaluation.n,
+        # Built now, so missing weights or data fail before the first step rather than mid-run.
+        self.metrics = Metrics(
+            evaluation.metrics,
+            features=self.features,
+            device=config.device,
+            reference=evaluation.reference or default_eval_reference(config.data),
+            n_ref=evaluation.n,
             data_dir=config.data_dir,
         )
-        # Built now, so missing weights fail before the first step rather than mid-run.
-        self.extractor = build_extractor(self.features, device=config.device)
         self.device = torch.device(config.device)
 
     @torch.no_grad()
@@ -83,16 +89,14 @@ class PeriodicEvaluator:
 
     def __call__(self, sampler: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
         """Metric values of ``sampler``'s samples, under `eval_key` names."""
-        result = evaluate(
-            self.reference,
-            ImagesSource("samples", self.samples(sampler)),
-            metrics=self.metrics,
-            features=self.extractor,
-            progress=False,
-        )
+        self.metrics.reset(keep_reference=True)
+        # Each process feeds one contiguous share; gathered in rank order they are the samples.
+        share = self.samples(sampler).tensor_split(distributed.world_size())[distributed.rank()]
+        self.metrics.update(share, real=False)
+        result = self.metrics.compute()
         # Scalars only: the log is a time series (per-class counts of `modes` stay out).
         return {
             eval_key(self.features, key): float(value)
             for key, value in result.items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            if isinstance(value, int | float) and not isinstance(value, bool)
         }

@@ -95,13 +95,9 @@ def evaluate_run(model: str, seed: int, settings: CompareSettings, run_dir: Path
     )
     # KID's bootstrap would recompute 100 subsets per resample (minutes on a CPU); its spread
     # over subsets (kid_std) and over seeds says enough. The features come from the cache.
-    classifier.update(
-        _metric_values(
-            evaluate(REFERENCE, run_dir, metrics="kid", features=CLASSIFIER, n=settings.n, **common)
-        )
-    )
+    kid = evaluate(REFERENCE, run_dir, metrics="kid", features=CLASSIFIER, n=settings.n, **common)
     run = RunFolder(run_dir)
-    run.write_evaluation(classifier, name=CLASSIFIER)
+    run.write_evaluation({**classifier.to_dict(), **kid}, name=CLASSIFIER)
     inception = evaluate(
         REFERENCE, run_dir, metrics="fid,kid", features=INCEPTION, n=settings.inception_n, **common
     )
@@ -115,10 +111,6 @@ def evaluate_run(model: str, seed: int, settings: CompareSettings, run_dir: Path
 def _done_mark(run_dir: Path) -> Path:
     """The empty file that says a run was trained and evaluated to the end."""
     return RunFolder(run_dir).evaluations_dir / DONE_MARK
-
-
-def _metric_values(result: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in result.items() if key != PROTOCOL}
 
 
 def run_compare(

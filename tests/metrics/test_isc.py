@@ -8,7 +8,7 @@ import scipy.special
 import scipy.stats
 
 from genlab.errors import GenlabError
-from genlab.metrics.inception_score import inception_score
+from genlab.metrics.isc import inception_score
 
 
 def _scipy_inception_score(logits: np.ndarray, splits: int) -> tuple[float, float]:
