@@ -97,3 +97,36 @@ def test_two_process_inception_features_equal_one_process(tmp_path, run_worker):
     )
     assert gathered.shape == (5, 2048)
     assert torch.equal(gathered, single.features)
+
+
+def streamed_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """worker.py's images (copied: the worker is a script, not a module of the tests)."""
+    noise = torch.randint(0, 256, (2 * n, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    real, fake = noise[:n], noise[n:] ** 2 // 255
+    return real.to(torch.uint8), fake.to(torch.uint8)
+
+
+def test_two_process_streaming_metrics_agree_and_equal_one_process(tmp_path, run_worker):
+    """Each rank streams half of the images in its own batch sizes; every rank's result equals
+    `genlab.evaluate` on rank 0's images followed by rank 1's."""
+    jobs = [
+        {"job": "metrics", "name": metrics, "metrics": metrics, "n": 301}
+        for metrics in ("fid", "fid,kid,pr")
+    ]
+    results = run_worker(jobs, tmp_path)
+    real, fake = streamed_images(301)
+    for job in jobs:
+        rank_0, rank_1 = results[job["name"]]
+        assert rank_0 == rank_1
+        assert (rank_0["n_a"], rank_0["n_b"]) == (301, 301)
+        one = evaluate(
+            real,
+            fake,
+            metrics=job["metrics"],
+            features="pixels",
+            kid_subset_size=50,
+            cache=False,
+            progress=False,
+        )
+        for key, value in one.items():
+            assert rank_0[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key

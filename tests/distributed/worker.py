@@ -150,12 +150,39 @@ def extract_job(job: dict) -> dict:
     return {"count": extracted.count}
 
 
+def streamed_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two sets of n 8×8 images with full-rank pixel covariances (digits have constant corner
+    pixels, whose zero variances make FID's matrix square root sensitive to the last bit)."""
+    noise = torch.randint(0, 256, (2 * n, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    real, fake = noise[:n], noise[n:] ** 2 // 255
+    return real.to(torch.uint8), fake.to(torch.uint8)
+
+
+def metrics_job(job: dict) -> dict:
+    """`genlab.Metrics` fed with this rank's share of the images in ragged batches; every rank
+    returns what its `compute` gave (the test checks they agree and equal one process)."""
+    from genlab import Metrics
+
+    real, fake = streamed_images(job["n"])
+    rank = distributed.rank()
+    real = real.tensor_split(distributed.world_size())[rank]
+    fake = fake.tensor_split(distributed.world_size())[rank]
+    metrics = Metrics(job["metrics"], features="pixels", cache=False, kid_subset_size=50)
+    for start in range(0, real.shape[0], 37 + rank):  # ranks cut their shares differently
+        metrics.update(real[start : start + 37 + rank], real=True)
+    for start in range(0, fake.shape[0], 61):
+        metrics.update(fake[start : start + 61], real=False)
+    result = metrics.compute()
+    return {**result, "n_a": result.protocol["n_a"], "n_b": result.protocol["n_b"]}
+
+
 JOBS = {
     "api": api_job,
     "gp_gradients": gp_gradients_job,
     "train": train_job,
     "kill": kill_job,
     "extract": extract_job,
+    "metrics": metrics_job,
 }
 
 

@@ -275,7 +275,9 @@ def evaluate(
         extractor = build_extractor(features, device=device, extractor_options=extractor_options)
         check_extractor(records, extractor)
     for source in external:  # the user named the features: their protocol is taken on trust
-        source.assert_protocol(extractor.protocol(), extractor=extractor.name, dim=extractor.dim)
+        source.assert_protocol(
+            extractor.protocol(), extractor=extractor.name, dim=known_dim(extractor)
+        )
     check_statistics_protocol(extractor, [("A", a), ("B", b)])
     # Identities hash files (checkpoints, .npz), so each is computed once, for keys and protocol.
     identity_a = a.identity()
@@ -373,7 +375,7 @@ def compute_statistics(
     """
     check_integer(batch_size, "batch_size")
     distributed.init()
-    resolved = as_source(source, name="the source", n=n, seed=seed, data_dir=data_dir)
+    resolved = as_source(source, name="images", n=n, seed=seed, data_dir=data_dir)
     if isinstance(resolved, StatisticsSource):
         raise GenlabError(f"{resolved.spec} already holds statistics; pass images to compute them")
     extractor = build_extractor(
@@ -533,6 +535,15 @@ def _features_for_statistics(
             f"--features {asked} --save-stats FILE"
         )
     return features
+
+
+def known_dim(extractor: FeatureExtractor) -> int | None:
+    """The extractor's feature dimension, or None while it is unknown (raw pixels learn theirs
+    from the first image)."""
+    try:
+        return int(extractor.dim)
+    except AttributeError:
+        return None
 
 
 def _external_statistics(
@@ -932,6 +943,7 @@ __all__ = [
     "evaluate",
     "extract",
     "kid_subset_size",
+    "known_dim",
     "logits_function",
     "measure",
     "parse_metrics",

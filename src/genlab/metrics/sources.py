@@ -125,13 +125,14 @@ class StatisticsSource(Source):
             return self._stored.with_protocol(self._asserted)
         return self._stored
 
-    def assert_protocol(self, protocol: dict[str, Any], *, extractor: str, dim: int) -> None:
+    def assert_protocol(self, protocol: dict[str, Any], *, extractor: str, dim: int | None) -> None:
         """Take an external file's features as made by ``protocol``, on the user's word.
 
-        The dimension is checked (a mismatch is refused before anything is extracted), and a
-        warning says once that the protocol is taken on trust.
+        The dimension ``dim`` is checked when known (a mismatch is refused before anything is
+        extracted; raw pixels know theirs only from the first image, and FID checks it then),
+        and a warning says once that the protocol is taken on trust.
         """
-        if self._stored.dim != dim:
+        if dim is not None and self._stored.dim != dim:
             raise GenlabError(
                 f"{self.spec} holds statistics of {self._stored.dim}-d features, but {extractor} "
                 f"features are {dim}-d; name the features that made the file (--features)"

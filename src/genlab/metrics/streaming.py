@@ -54,6 +54,7 @@ from genlab.metrics.evaluate import (
     checked_kid_subset_size,
     combined_needs,
     extract,
+    known_dim,
     logits_function,
     measure,
 )
@@ -265,7 +266,7 @@ class Metrics:
         if source.external:  # the features were named: their protocol is taken on trust
             extractor = self.extractor
             source.assert_protocol(
-                extractor.protocol(), extractor=extractor.name, dim=extractor.dim
+                extractor.protocol(), extractor=extractor.name, dim=known_dim(extractor)
             )
         check_statistics_protocol(self.extractor, [("the reference", source)])
 
@@ -338,13 +339,10 @@ class _Stream:
         logits = _gather(self._logits) if self._logits_of is not None else None
         statistics = None
         if self.needs.statistics and total >= 1:
-            if features is not None:
-                if distributed.is_main():
-                    statistics = statistics_from_features(
-                        features, protocol=self.extractor.protocol()
-                    )
-            else:
+            if not self.needs.features:  # a collective: every process takes this branch
                 statistics = _merged_statistics(self._running, self.extractor)
+            elif features is not None:  # gathered on rank 0
+                statistics = statistics_from_features(features, protocol=self.extractor.protocol())
         source = _Streamed(self.what, total)
         extracted = Extracted(count=total, statistics=statistics, features=features, logits=logits)
         return source, extracted, {"spec": source.spec, **source.identity()}
