@@ -204,7 +204,8 @@ def eval_(
 
     A source is a data set split (mnist:train), an image folder, .zip or .tar, an .npz of
     images, a run folder or checkpoint (generates --n images), or a statistics .npz (FID only;
-    --features then follows the extractor that made it).
+    --features then follows the extractor that made it; an external mu/sigma .npz from
+    pytorch-fid or clean-fid needs --features naming the features that made it).
 
     KID is shown ×10³, as usually quoted; the JSON keeps raw values.
 
