@@ -267,6 +267,17 @@ def test_a_generator_needs_n_and_must_return_what_was_asked(digits):
         genlab.evaluate(digits[0], lambda size: digits[1][:3], n=10, **COMMON)
 
 
+@pytest.mark.parametrize(("metric", "needed"), [("fid", 2), ("kid", 2), ("pr", 4), ("dc", 6)])
+def test_too_few_images_for_a_metric_are_refused_before_extraction(digits, metric, needed):
+    with pytest.raises(GenlabError, match=rf"needs at least {needed} images on each side, but B"):
+        genlab.evaluate(digits[0], digits[1][: needed - 1], metrics=metric, **COMMON)
+    streamed = genlab.Metrics(metric, features="pixels", cache=False)
+    streamed.update(digits[0], real=True)
+    streamed.update(digits[1][: needed - 1], real=False)
+    with pytest.raises(GenlabError, match=rf"needs at least {needed} images on each side"):
+        streamed.compute()
+
+
 def test_asking_more_images_than_an_array_holds_is_refused(digits):
     with pytest.raises(GenlabError, match=r"holds 200 images but n=300"):
         genlab.evaluate(digits[0], digits[1], n=300, n_ref=100, **COMMON)

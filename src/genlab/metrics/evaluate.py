@@ -266,6 +266,7 @@ def evaluate(
     # Before any image is read: statistics files fix the extractor (read from their protocol).
     external = _external_statistics(features, a, b, needs_a, needs_b)
     features = _features_for_statistics(features, a, b, needs_a, needs_b)
+    check_counts(records, a, b)
     subset_size = (
         checked_kid_subset_size(a.count, b.count, kid_subset_size) if KID in chosen else None
     )
@@ -442,6 +443,18 @@ def _check_reference_count(a: Source, n_ref: int | str | None) -> None:
             f"--n-ref {ALL} needs a reference with a fixed number of images, but A ({a.spec}) is "
             "a run that generates them; pass --n-ref N"
         )
+
+
+def check_counts(records: Sequence[Metric], a: Source, b: Source) -> None:
+    """Refuse, before extraction, a side with fewer images than a metric that reads it needs."""
+    for record in records:
+        for side, source, needs in (("A", a, record.needs_a), ("B", b, record.needs_b)):
+            count = source.count
+            if needs.anything and count is not None and count < record.min_images:
+                raise GenlabError(
+                    f"{record.title or record.name} needs at least {record.min_images} images "
+                    f"on each side, but {side} ({source.spec}) has {count}; pass more images"
+                )
 
 
 def combined_needs(records: Sequence[Metric], *, ci: bool) -> tuple[Needs, Needs]:
@@ -935,6 +948,7 @@ __all__ = [
     "Extracted",
     "Needs",
     "build_extractor",
+    "check_counts",
     "check_extractor",
     "check_statistics_protocol",
     "checked_kid_subset_size",

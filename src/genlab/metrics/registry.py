@@ -171,6 +171,8 @@ class Metric:
     other_keys: tuple[str, ...] = ()
     #: What error messages call it (``reconstruction error``); empty: its name.
     title: str = ""
+    #: Images it needs on each side it reads (a covariance needs 2; k-NN radii k + 1).
+    min_images: int = 2
 
     @property
     def uses_extractor(self) -> bool:
@@ -348,6 +350,7 @@ register(
         refusal="the Inception Score needs class logits, which the {extractor!r} extractor does "
         "not give; use --features inception (with the fc weights) or a classifier",
         settings=lambda o: {"is_splits": IS_SPLITS},
+        min_images=IS_SPLITS,
     )
 )
 register(
@@ -362,6 +365,7 @@ register(
         needs_a=Needs(features=True),
         needs_b=Needs(features=True),
         settings=lambda o: {"pr_k": PR_K},
+        min_images=PR_K + 1,
     )
 )
 register(
@@ -376,6 +380,7 @@ register(
         needs_a=Needs(features=True),
         needs_b=Needs(features=True),
         settings=lambda o: {"dc_k": DC_K},
+        min_images=DC_K + 1,
     )
 )
 register(
