@@ -42,6 +42,7 @@ only iterate in order, so the extractor's network — the expensive part — is 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -249,12 +250,17 @@ def evaluate(
     started = time.perf_counter()
     chosen = parse_metrics(metrics)
     records = registry.records(chosen)
-    check_integer(batch_size, "batch_size")
-    check_integer(ci_resamples, "ci_resamples", minimum=2)
-    check_integer(seed, "seed", minimum=0)
-    check_integer(kid_subsets, "kid_subsets")
-    if kid_subset_size is not None:
-        check_integer(kid_subset_size, "kid_subset_size", minimum=2)
+    options = checked_options(
+        MetricOptions(
+            seed=seed,
+            ci=ci,
+            ci_resamples=ci_resamples,
+            kid_subsets=kid_subsets,
+            kid_subset_size=kid_subset_size,
+            batch_size=batch_size,
+            progress=progress,
+        )
+    )
     n_a_asked = _reference_count(n, n_ref)
     distributed.init()
     inputs = dict(value_range=value_range, latent_dim=latent_dim, data_dir=data_dir)
@@ -287,15 +293,7 @@ def evaluate(
     extracted_b = _extract_side(b, identity_b, extractor, needs_b, store, batch_size, progress)
     identities = {"a": _with_spec(a, identity_a), "b": _with_spec(b, identity_b)}
 
-    options = MetricOptions(
-        seed=seed,
-        ci=ci,
-        ci_resamples=ci_resamples,
-        kid_subsets=kid_subsets,
-        kid_subset_size=subset_size,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    options = dataclasses.replace(options, kid_subset_size=subset_size)
 
     def metrics_of_extracted() -> EvaluationResult:
         return measure(
@@ -445,12 +443,23 @@ def _check_reference_count(a: Source, n_ref: int | str | None) -> None:
         )
 
 
+def checked_options(options: MetricOptions) -> MetricOptions:
+    """``options`` once every count in it is a valid integer (one-line errors otherwise)."""
+    check_integer(options.batch_size, "batch_size")
+    check_integer(options.ci_resamples, "ci_resamples", minimum=2)
+    check_integer(options.seed, "seed", minimum=0)
+    check_integer(options.kid_subsets, "kid_subsets")
+    if options.kid_subset_size is not None:
+        check_integer(options.kid_subset_size, "kid_subset_size", minimum=2)
+    return options
+
+
 def check_counts(records: Sequence[Metric], a: Source, b: Source) -> None:
     """Refuse, before extraction, a side with fewer images than a metric that reads it needs."""
     for record in records:
         for side, source, needs in (("A", a, record.needs_a), ("B", b, record.needs_b)):
-            count = source.count
-            if needs.anything and count is not None and count < record.min_images:
+            count = source.count if needs.anything else None  # a run counts only with --n
+            if count is not None and count < record.min_images:
                 raise GenlabError(
                     f"{record.title or record.name} needs at least {record.min_images} images "
                     f"on each side, but {side} ({source.spec}) has {count}; pass more images"
@@ -952,6 +961,7 @@ __all__ = [
     "check_extractor",
     "check_statistics_protocol",
     "checked_kid_subset_size",
+    "checked_options",
     "combined_needs",
     "compute_statistics",
     "evaluate",

@@ -30,6 +30,7 @@ broadcast), equal to one process updated with rank 0's images, then rank 1's, an
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Mapping
@@ -53,6 +54,7 @@ from genlab.metrics.evaluate import (
     check_extractor,
     check_statistics_protocol,
     checked_kid_subset_size,
+    checked_options,
     combined_needs,
     extract,
     known_dim,
@@ -129,16 +131,17 @@ class Metrics:
                     f"{record.title or record.name} reads a run or images itself, which a "
                     "streaming Metrics does not keep; use genlab.evaluate for it"
                 )
-        self.options = MetricOptions(
-            seed=seed,
-            ci=ci,
-            ci_resamples=ci_resamples,
-            kid_subsets=kid_subsets,
-            kid_subset_size=kid_subset_size,
-            batch_size=batch_size,
-            progress=False,
+        self.options = checked_options(
+            MetricOptions(
+                seed=seed,
+                ci=ci,
+                ci_resamples=ci_resamples,
+                kid_subsets=kid_subsets,
+                kid_subset_size=kid_subset_size,
+                batch_size=batch_size,
+                progress=False,
+            )
         )
-        self._check_options()
         self.extractor = build_extractor(
             features, device=device, extractor_options=extractor_options
         )
@@ -216,7 +219,7 @@ class Metrics:
         options = self.options
         if any(record.name == KID for record in self.records):
             size = checked_kid_subset_size(n_real, n_fake, options.kid_subset_size)
-            options = MetricOptions(**{**vars(options), "kid_subset_size": size})
+            options = dataclasses.replace(options, kid_subset_size=size)
         return distributed.run_on_main(
             lambda: measure(
                 self.records,
@@ -245,17 +248,6 @@ class Metrics:
         return self._reference, self._reference_extracted, identity
 
     # --- checks ----------------------------------------------------------------------------
-
-    def _check_options(self) -> None:
-        from genlab.arrays import check_integer
-
-        options = self.options
-        check_integer(options.batch_size, "batch_size")
-        check_integer(options.ci_resamples, "ci_resamples", minimum=2)
-        check_integer(options.seed, "seed", minimum=0)
-        check_integer(options.kid_subsets, "kid_subsets")
-        if options.kid_subset_size is not None:
-            check_integer(options.kid_subset_size, "kid_subset_size", minimum=2)
 
     def _check_reference(self, source: Source) -> None:
         if not isinstance(source, StatisticsSource):
