@@ -93,7 +93,17 @@ class _Count(click.ParamType):
     "--features",
     default=None,
     show_default="inception, or the extractor of a statistics file given as a source",
-    help="Feature extractor: inception, classifier-mnist or pixels.",
+    help="Feature extractor: inception, dinov2-vit-s14/-b14/-l14/-g14, clip-vit-b32, "
+    "clip-vit-l14-336, classifier-mnist or pixels. FID and KID on other features than "
+    "Inception's are shown as FD_<features> and KD_<features>.",
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["legacy", "clean"]),
+    default=None,
+    show_default="legacy",
+    help="Inception's resize to 299×299: legacy (TF1 bilinear, as published FIDs) or clean "
+    "(clean-fid's PIL bicubic with antialiasing); recorded in the protocol.",
 )
 @click.option(
     "--n",
@@ -195,6 +205,7 @@ def eval_(
     source_b: str | None,
     metrics: str,
     features: str | None,
+    resize: str | None,
     count: int | None,
     n_ref: int | str | None,
     seed: int,
@@ -256,6 +267,7 @@ def eval_(
 
     options: dict[str, Any] = dict(
         features=features,
+        extractor_options=_extractor_options(features, resize),
         batch_size=batch_size,
         seed=seed,
         device=device,
@@ -309,6 +321,18 @@ def eval_(
         click.echo(f"wrote {kept} (shown by genlab report)", err=to_stdout)
 
 
+def _extractor_options(features: str | None, resize: str | None) -> dict[str, Any] | None:
+    """``--resize`` as the Inception extractor's option; refused for other extractors."""
+    if resize is None:
+        return None
+    if features not in (None, "inception"):
+        raise GenlabError(
+            f"--resize {resize} sets how the inception extractor resizes, but --features is "
+            f"{features}; leave --resize out (each extractor resizes as its reference does)"
+        )
+    return {"resize": resize}
+
+
 _KID_OPTIONS = ("kid_subsets", "kid_subset_size")
 # Options that only shape a comparison of two sources; --save-stats refuses them.
 _NOT_FOR_SAVE_STATS = ("metrics", "json_path", "ci", "ci_resamples", *_KID_OPTIONS)
@@ -329,7 +353,7 @@ def _check_save_stats_options(source_b: str | None, given: list[str]) -> None:
 def format_table(result: dict[str, Any]) -> str:
     """One line per metric: ``FID  12.3456``, ``KID ×10³  2.71 ± 0.35``, with CIs when present."""
     lines = []
-    rows = registry.result_keys()
+    rows = _rows_in_space(result)
     for row in rows:
         key, label, spread = row.key, row.table_label, row.spread
         if key not in result:
@@ -350,6 +374,14 @@ def format_table(result: dict[str, Any]) -> str:
         if key not in shown and key != "protocol" and isinstance(value, int | float):
             lines.append(f"{key:<10} {_number(value)}")
     return "\n".join(lines)
+
+
+def _rows_in_space(result: dict[str, Any]) -> tuple[registry.ResultKey, ...]:
+    """The registry's rows, FID and KID named by the result's feature space (``FD_dinov2-vit-l14``
+    on DINOv2 features; `registry.in_space`)."""
+    features = (result.get("protocol") or {}).get("features") or {}
+    extractor = features.get("extractor") if isinstance(features, dict) else None
+    return tuple(registry.in_space(row, extractor) for row in registry.result_keys())
 
 
 def _no_spread(key: str, result: dict[str, Any]) -> str | None:

@@ -98,6 +98,13 @@ class LoadedWeights:
     pinned: bool
 
 
+def all_variants() -> dict[str, ViTVariant]:
+    """Every registered ViT variant by name (DINOv2's and CLIP's), imported on call."""
+    from genlab.metrics.features import clip, dinov2
+
+    return {**dinov2.VARIANTS, **clip.VARIANTS}
+
+
 def weights_dir() -> Path:
     """The folder of installed ViT weights: ``<cache>/weights/vit``."""
     return resolve_cache_dir() / "weights" / "vit"
@@ -189,9 +196,26 @@ def import_weights(path: str | os.PathLike, variants: Iterable[ViTVariant]) -> l
     if not installed:
         raise GenlabError(
             f"{path} (SHA-256 {found}) holds no weights of a known feature space; "
-            f"accepted: {'; '.join(f'{v.name}: {v.describe_sources()}' for v in variants)}"
+            f"accepted: {accepted_files(variants)}"
         )
     return installed
+
+
+def accepted_files(variants: Iterable[ViTVariant]) -> str:
+    """``name: file (where) or file (where); ...`` for messages."""
+    return "; ".join(f"{v.name}: {v.describe_sources()}" for v in variants)
+
+
+def installed_info(variant: ViTVariant) -> tuple[Path, str, bool, bool] | None:
+    """(path, source SHA-256, pinned, intact) of the installed weights, or None when absent."""
+    path = installed_path(variant)
+    if not path.is_file():
+        return None
+    try:
+        loaded = load_installed(variant, path)
+    except GenlabError:
+        return path, "?", False, False
+    return path, loaded.source_sha256, loaded.pinned, True
 
 
 def load_installed(variant: ViTVariant, path: Path | None = None) -> LoadedWeights:
