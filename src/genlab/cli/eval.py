@@ -94,8 +94,8 @@ class _Count(click.ParamType):
     default=None,
     show_default="inception, or the extractor of a statistics file given as a source",
     help="Feature extractor: inception, dinov2-vit-s14/-b14/-l14/-g14, clip-vit-b32, "
-    "clip-vit-l14-336, classifier-mnist or pixels. FID and KID on other features than "
-    "Inception's are shown as FD_<features> and KD_<features>.",
+    "clip-vit-l14-336, classifier-mnist or pixels. FID on other features than Inception's is "
+    "shown as FD_<features>.",
 )
 @click.option(
     "--resize",
@@ -377,7 +377,7 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def _rows_in_space(result: dict[str, Any]) -> tuple[registry.ResultKey, ...]:
-    """The registry's rows, FID and KID named by the result's feature space (``FD_dinov2-vit-l14``
+    """The registry's rows, FID named by the result's feature space (``FD_dinov2-vit-l14``
     on DINOv2 features; `registry.in_space`)."""
     features = (result.get("protocol") or {}).get("features") or {}
     extractor = features.get("extractor") if isinstance(features, dict) else None

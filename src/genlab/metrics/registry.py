@@ -298,17 +298,16 @@ def result_key(key: str) -> ResultKey | None:
     return next((result for result in result_keys() if result.key == key), None)
 
 
-#: The extractor whose feature space gives FID and KID their names.
+#: The extractor whose feature space gives FID its name.
 INCEPTION_SPACE = "inception"
 
 
 def in_space(result: ResultKey, extractor: str | None) -> ResultKey:
     """``result`` named for the feature space it was measured in.
 
-    FID, FID∞ and KID are "Inception" distances only on Inception features; on another
-    extractor's they are the Fréchet distance (kernel distance) in that space, named by it as the
-    literature does (FD_DINOv2: Stein et al. 2023, EDM2): ``FD_dinov2-vit-l14``,
-    ``KD_clip-vit-b32``.
+    FID and FID∞ are "Inception" distances only on Inception features; on another extractor's
+    they are the Fréchet distance in that space, named by it as the literature does (FD_DINOv2:
+    Stein et al. 2023, EDM2): ``FD_dinov2-vit-l14``, ``FD∞_clip-vit-b32``.
     Results without a ``space_label``, and any result when the extractor is Inception or unknown
     (None), keep their names. The result *keys* never change (``fid`` stays ``fid``).
     """
@@ -369,7 +368,6 @@ register(
                 spread=keys.KID_STD,
                 scale=1e3,
                 scale_text="×10³",
-                space_label="KD",
             ),
         ),
         needs_a=Needs(features=True),
