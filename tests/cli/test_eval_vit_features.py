@@ -106,6 +106,9 @@ def test_fd_pr_dc_on_dinov2_with_imported_weights(cache, sets, tmp_path, monkeyp
     imported = _invoke("weights", "import", str(weights))
     assert "dinov2-vit-l14" in imported
     assert "no published SHA-256" in imported
+    listed = _invoke("weights", "list")
+    assert "dinov2-vit-l14.safetensors" in listed
+    assert "not pinned  ok" in listed
     path_a, path_b, a, b = sets
     out = tmp_path / "result.json"
     output = _invoke(

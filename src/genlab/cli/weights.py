@@ -10,6 +10,13 @@ from genlab.errors import GenlabError
 from genlab.metrics.features import inception_weights
 
 
+def _vit_variants():
+    """Every ViT variant by name (DINOv2's and CLIP's); imported on call, as the CLI's torch code."""
+    from genlab.metrics.features import clip, dinov2
+
+    return {**dinov2.VARIANTS, **clip.VARIANTS}
+
+
 @click.group(name="weights", context_settings={"show_default": True})
 def weights() -> None:
     """Install and list feature-extractor weights (checked by SHA-256 or by their layout)."""
@@ -48,7 +55,7 @@ def import_(path: Path, features: str | None) -> None:
     if features == "inception":
         inception_weights.import_weights(path)  # raises, naming the accepted files
         return
-    variants = vit_models.all_variants()
+    variants = _vit_variants()
     if features is not None and features not in variants:
         raise GenlabError(
             f"--features {features}: no weights to import for it; choose inception or one of "
@@ -91,7 +98,7 @@ def list_() -> None:
         fc = "fc: yes (FID and Inception Score)" if entry.has_fc else "fc: no (FID only)"
         state = "ok" if entry.intact else "DAMAGED (delete it and import again)"
         click.echo(f"{entry.path}  sha256 {entry.source_sha256}  {fc}  {state}")
-    for variant in vit_models.all_variants().values():
+    for variant in _vit_variants().values():
         info = vit_models.installed_info(variant)
         if info is None:
             continue

@@ -73,8 +73,26 @@ def test_dinov2_preprocessing_is_dgm_evals_pil_pipeline(real_images):
         )
 
 
+def test_dinov2_preprocessing_matches_transformers_image_processor(real_images):
+    # transformers' Bit processor (DINOv2's), set to dgm-eval's protocol: a 224×224 bicubic resize
+    # of the PIL image, no crop, ImageNet mean/std. (Its own DINOv2 default, short side 256 and a
+    # 224 crop, is not what dgm-eval does.) The PIL backend: torchvision is not installed.
+    processor = transformers.BitImageProcessorPil(
+        size={"height": 224, "width": 224},
+        do_center_crop=False,
+        resample=Image.Resampling.BICUBIC,
+        image_mean=list(dinov2.IMAGENET_MEAN),
+        image_std=list(dinov2.IMAGENET_STD),
+        do_convert_rgb=True,
+    )
+    for images in real_images:
+        pil = [_pil_rgb(image) for image in images]
+        expected = processor(images=pil, return_tensors="pt")["pixel_values"]
+        torch.testing.assert_close(dinov2.preprocess(images), expected, rtol=0, atol=1e-6)
+
+
 def test_clip_preprocessing_matches_transformers_image_processor(real_images):
-    processor = transformers.CLIPImageProcessor(
+    processor = transformers.CLIPImageProcessorPil(
         size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224}
     )
     for images in real_images:
@@ -212,7 +230,6 @@ def test_dinov2_resampled_position_embeddings(mnist_images):
         torch.testing.assert_close(resampled, scaled, rtol=0, atol=0)
 
 
-@pytest.mark.slow
 def test_dinov2_vit_s14_real_architecture_matches_transformers(mnist_images):
     """The real ViT-S/14 hyper-parameters (384 wide, 12 blocks, 6 heads, 518-px position table)."""
     config = transformers.Dinov2Config(
@@ -481,3 +498,26 @@ def test_dinov2_hub_and_official_file_layouts_give_the_same_network(mnist_images
         for tensors in (hub, official):
             got = _genlab_network(config, tensors)(x)
             torch.testing.assert_close(got, expected, rtol=0, atol=TOLERANCE)
+
+
+def test_a_file_with_a_pinned_sha256_is_marked_pinned(tmp_path, monkeypatch, mnist_images):
+    """A file whose SHA-256 is a variant's pinned one is installed as that release (here a
+    random file stands in for OpenAI's ``.pt``, its hash pinned in place of the real one)."""
+    from safetensors.torch import save_file
+
+    from genlab.data.download import sha256_file
+
+    monkeypatch.setenv("GENLAB_CACHE_DIR", str(tmp_path / "cache"))
+    hf = _hf_clip(hidden=48, layers=1, heads=3, patch=14, image_size=336, embed=20)
+    variant = _tiny_variant(monkeypatch, "clip-vit-l14-336", hf)
+    path = tmp_path / "model.safetensors"
+    save_file({k: v.contiguous() for k, v in hf.state_dict().items()}, path)
+    pinned_source = dataclasses.replace(variant.sources[0], sha256=sha256_file(path))
+    pinned = dataclasses.replace(variant, sources=(pinned_source,))
+    monkeypatch.setattr(clip.ViTL14336, "variant", pinned)
+    vit_models.import_weights(path, [pinned])
+    extractor = get_extractor("clip-vit-l14-336")
+    assert extractor.protocol()["weights_pinned"] is True
+    with torch.no_grad():
+        expected = hf(pixel_values=clip.preprocess(mnist_images, 336)).image_embeds
+    torch.testing.assert_close(extractor(mnist_images), expected, rtol=0, atol=TOLERANCE)

@@ -98,13 +98,6 @@ class LoadedWeights:
     pinned: bool
 
 
-def all_variants() -> dict[str, ViTVariant]:
-    """Every registered ViT variant by name (DINOv2's and CLIP's), imported on call."""
-    from genlab.metrics.features import clip, dinov2
-
-    return {**dinov2.VARIANTS, **clip.VARIANTS}
-
-
 def weights_dir() -> Path:
     """The folder of installed ViT weights: ``<cache>/weights/vit``."""
     return resolve_cache_dir() / "weights" / "vit"
