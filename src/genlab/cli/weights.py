@@ -11,7 +11,7 @@ from genlab.metrics.features import inception_weights
 
 
 def _vit_variants():
-    """Every ViT variant by name (DINOv2's and CLIP's); imported on call, as the CLI's torch code."""
+    """Every ViT variant by name (DINOv2's and CLIP's), imported on call (no torch at start)."""
     from genlab.metrics.features import clip, dinov2
 
     return {**dinov2.VARIANTS, **clip.VARIANTS}
