@@ -246,11 +246,11 @@ def resolve_weights(variant: ViTVariant, *, download: bool = True) -> LoadedWeig
     downloadable = [s for s in variant.sources if s.url and s.sha256]
     if download and downloadable:
         source = downloadable[0]
-        partial = weights_dir() / "downloads" / source.filename
+        downloaded = weights_dir() / "downloads" / source.filename
         try:
-            download_file([source.url], partial, sha256=source.sha256)
-            import_weights(partial, [variant])
-            partial.unlink(missing_ok=True)
+            download_file([source.url], downloaded, sha256=source.sha256)
+            import_weights(downloaded, [variant])
+            downloaded.unlink(missing_ok=True)
             return load_installed(variant, dest)
         except GenlabError as exc:
             reason = str(exc)
