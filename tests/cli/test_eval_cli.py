@@ -52,7 +52,7 @@ def test_table_and_json_hold_the_library_numbers(sets, tmp_path):
     expected = evaluate(
         *sets, metrics="fid,kid,pr,dc", features="pixels", cache=False, progress=False
     )
-    assert f"FID        {expected[keys.FID]:.4f}\n" in output
+    assert f"FD_pixels  {expected[keys.FID]:.4f}\n" in output  # FID on pixels: FD_pixels
     # KID ×10³, as it is quoted; the JSON keeps raw units (checked below).
     assert f"KID ×10³   {expected[keys.KID_MEAN] * 1e3:.2f}   (spread not meaningful" in output
     assert f"Precision  {expected[keys.PRECISION]:.4f}\n" in output

@@ -96,7 +96,7 @@ def test_statistics_file_sets_the_default_extractor(sets, tmp_path, no_inception
     output = _invoke(stats, sets[1]).output  # no --features: pixels, as the file says
     assert "features   pixels:" in output
     expected = evaluate(*sets, features="pixels", cache=False, progress=False)
-    assert f"FID        {expected[keys.FID]:.4f}\n" in output
+    assert f"FD_pixels  {expected[keys.FID]:.4f}\n" in output  # FID on pixels: FD_pixels
 
 
 def test_other_features_than_the_statistics_file_are_refused_at_once(
@@ -130,7 +130,7 @@ def test_json_dash_writes_pure_json_to_stdout(sets, tmp_path):
     written = json.loads(result.stdout)
     expected = evaluate(*sets, metrics="fid,kid", features="pixels", cache=False, progress=False)
     assert written[keys.FID] == pytest.approx(expected[keys.FID], rel=1e-12)
-    assert "FID        " in result.stderr  # the table, for people, on stderr
+    assert "FD_pixels  " in result.stderr  # the table, for people, on stderr
     assert not (tmp_path / "-").exists()
 
 

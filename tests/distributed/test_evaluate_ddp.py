@@ -46,7 +46,7 @@ def test_two_process_cli_evaluation_equals_one_process(tmp_path, judged_npz, tor
     ]
     done = torchrun(["-m", "genlab", "eval", *args], env={"GENLAB_CACHE_DIR": str(cache_dir)})
     assert done.returncode == 0, done.stderr[-4000:]
-    assert done.stdout.count("FID ") == 1  # printed by rank 0 only
+    assert done.stdout.count("FD_pixels ") == 1  # printed by rank 0 only (FID on pixels: FD_pixels)
     two = json.loads(report.read_text())
     one = evaluate(
         "digits",

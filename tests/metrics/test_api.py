@@ -195,7 +195,7 @@ def test_the_result_is_a_mapping_with_protocol_table_and_json(digits):
     assert set(result) == {"fid", "kid_mean", "kid_std"}
     assert "protocol" not in result
     text = str(result)
-    assert text.splitlines()[0].startswith("FID ")
+    assert text.splitlines()[0].startswith("FD_pixels ")  # FID is named by its feature space
     assert "KID ×10³" in text
     assert "protocol:" in text
     data = json.loads(result.to_json())

@@ -23,7 +23,8 @@ from genlab.report.figures import metric_direction, metric_label
 class _PixelClassifier(PixelExtractor):
     """Pixels of the 8×8 digits plus fixed linear logits over 5 'classes': a classifier stand-in."""
 
-    capabilities = ExtractorCapabilities(logits=True, classes=5)
+    # Claims a CLIP embedding too, so that CMMD (which requires one) is in the every-metric run.
+    capabilities = ExtractorCapabilities(logits=True, classes=5, clip_embedding=True)
 
     def __init__(self) -> None:
         super().__init__()

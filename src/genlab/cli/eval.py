@@ -83,7 +83,17 @@ class _Count(click.ParamType):
     "--features",
     default=None,
     show_default="inception, or the extractor of a statistics file given as a source",
-    help="Feature extractor: inception, classifier-mnist or pixels.",
+    help="Feature extractor: inception, dinov2-vit-s14/-b14/-l14/-g14, clip-vit-b32, "
+    "clip-vit-l14-336, classifier-mnist or pixels. FID on other features than Inception's is "
+    "shown as FD_<features>.",
+)
+@click.option(
+    "--resize",
+    type=click.Choice(["legacy", "clean"]),
+    default=None,
+    show_default="legacy",
+    help="Inception's resize to 299×299: legacy (TF1 bilinear, as published FIDs) or clean "
+    "(clean-fid's PIL bicubic with antialiasing); recorded in the protocol.",
 )
 @click.option(
     "--n",
@@ -185,6 +195,7 @@ def eval_(
     source_b: str | None,
     metrics: str,
     features: str | None,
+    resize: str | None,
     count: int | None,
     n_ref: int | str | None,
     seed: int,
@@ -247,6 +258,7 @@ def eval_(
 
     options: dict[str, Any] = dict(
         features=features,
+        extractor_options=_extractor_options(features, resize),
         batch_size=batch_size,
         seed=seed,
         device=device,
@@ -298,6 +310,18 @@ def eval_(
     if is_run_dir(Path(source_b)):
         kept = write_evaluation(Path(source_b), result)
         click.echo(f"wrote {kept} (shown by genlab report)", err=to_stdout)
+
+
+def _extractor_options(features: str | None, resize: str | None) -> dict[str, Any] | None:
+    """``--resize`` as the Inception extractor's option; refused for other extractors."""
+    if resize is None:
+        return None
+    if features not in (None, "inception"):
+        raise GenlabError(
+            f"--resize {resize} sets how the inception extractor resizes, but --features is "
+            f"{features}; leave --resize out (each extractor resizes as its reference does)"
+        )
+    return {"resize": resize}
 
 
 _KID_OPTIONS = ("kid_subsets", "kid_subset_size")

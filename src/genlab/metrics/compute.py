@@ -104,3 +104,10 @@ def _interval(
         **options,
     )
     return {key + keys.CI_LOW_SUFFIX: interval.low, key + keys.CI_HIGH_SUFFIX: interval.high}
+
+
+def cmmd(inputs: MetricInputs) -> dict[str, float]:
+    """CMMD of the two sides' CLIP embeddings (`genlab.metrics.cmmd`)."""
+    from genlab.metrics.cmmd import cmmd as _cmmd
+
+    return {keys.CMMD: _cmmd(inputs.a.features, inputs.b.features)}

@@ -116,6 +116,9 @@ PROTOCOL_METRICS = "metrics"
 PROTOCOL_SEED = "seed"
 PROTOCOL_SETTINGS = "settings"
 PROTOCOL_GENLAB_VERSION = "genlab_version"
+#: ``{result key: name}`` for results named by a non-Inception feature space (``FD_dinov2-vit-l14``
+#: for ``fid``); present only when some name changes (`genlab.metrics.registry.in_space`).
+PROTOCOL_LABELS = "labels"
 
 #: ``n_ref=ALL``: every image of the reference A, whatever ``n`` is.
 ALL = "all"
@@ -636,6 +639,8 @@ def check_extractor(records: Sequence[Metric], extractor: FeatureExtractor) -> N
             raise GenlabError(declared.no_logits or record.refusal.format(extractor=extractor.name))
         if registry.CLASSIFIER in record.requires and declared.classes is None:
             raise GenlabError(record.refusal.format(extractor=extractor.name))
+        if registry.CLIP_EMBEDDING in record.requires and not declared.clip_embedding:
+            raise GenlabError(record.refusal.format(extractor=extractor.name))
 
 
 def _as_cache(cache: bool | FeatureCache | None) -> FeatureCache | None:
@@ -937,7 +942,15 @@ def _protocol(
         PROTOCOL_SETTINGS: settings,
         PROTOCOL_SEED: options.seed,
         PROTOCOL_GENLAB_VERSION: genlab.__version__,
+        **_space_labels(records, features),
     }
+
+
+def _space_labels(records: Sequence[Metric], features: dict[str, Any] | None) -> dict[str, Any]:
+    """``{PROTOCOL_LABELS: {...}}`` when the feature space renames a result (FID → FD_<space>)."""
+    extractor = (features or {}).get(PROTOCOL_EXTRACTOR)
+    labels = registry.space_labels(extractor, [record.name for record in records])
+    return {PROTOCOL_LABELS: labels} if labels else {}
 
 
 __all__ = [

@@ -40,6 +40,9 @@ MODE_CONFIDENCE = "mode_confidence"
 #: Number of samples predicted as each class, a list of ``num_classes`` ints.
 MODE_COUNTS = "mode_counts"
 
+#: CMMD: 1000 · MMD² between L2-normalised CLIP embeddings (Jayasumana et al. 2024).
+CMMD = "cmmd"
+
 #: Suffixes for the bounds of a bootstrap confidence interval, e.g. ``FID + CI_LOW_SUFFIX``.
 CI_LOW_SUFFIX = "_ci_low"
 CI_HIGH_SUFFIX = "_ci_high"

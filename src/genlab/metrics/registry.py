@@ -23,6 +23,7 @@ test. Importing this module imports no torch (``genlab --help`` stays fast): ``c
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
@@ -93,6 +94,8 @@ class ResultKey:
     ``title`` the report's and the comparison's name for it, ``better`` `HIGHER`, `LOWER` or
     `NEITHER`, ``spread`` the key of its ± (a standard deviation over subsets or splits), and
     ``scale`` the factor tables show it multiplied by (KID ×10³; JSON stays raw).
+    ``space_label`` is its name outside Inception's feature space (``FD`` for FID): see
+    `in_space`.
     """
 
     key: str
@@ -102,6 +105,7 @@ class ResultKey:
     spread: str | None = None
     scale: float = 1.0
     scale_text: str = ""
+    space_label: str = ""
 
     @property
     def table_label(self) -> str:
@@ -148,6 +152,8 @@ class MetricInputs:
 #: Capabilities a metric may require of the feature extractor (see `ExtractorCapabilities`).
 LOGITS = "logits"
 CLASSIFIER = "classifier"
+CLIP_EMBEDDING = "clip_embedding"
+_REQUIREMENTS = (LOGITS, CLASSIFIER, CLIP_EMBEDDING)
 
 
 @dataclass(frozen=True)
@@ -162,7 +168,7 @@ class Metric:
     needs_b: Needs = Needs()
     #: Extra needs on both sides for bootstrap confidence intervals; None: no interval.
     ci_needs: Needs | None = None
-    #: `LOGITS` and/or `CLASSIFIER`.
+    #: `LOGITS`, `CLASSIFIER`, `CLIP_EMBEDDING`.
     requires: frozenset[str] = frozenset()
     #: Why an extractor without a requirement cannot serve it; ``{extractor}`` is its name.
     refusal: str = ""
@@ -229,9 +235,11 @@ def register(metric: Metric, *, replace: bool = False) -> Metric:
             f"a metric named {metric.name!r} is already registered; choose another name or pass "
             "replace=True"
         )
-    unknown = metric.requires - {LOGITS, CLASSIFIER}
+    unknown = metric.requires - set(_REQUIREMENTS)
     if unknown:
-        raise GenlabError(f"unknown requirement(s) {sorted(unknown)}; use {LOGITS}, {CLASSIFIER}")
+        raise GenlabError(
+            f"unknown requirement(s) {sorted(unknown)}; use {', '.join(_REQUIREMENTS)}"
+        )
     for result in metric.results:
         if result.better not in _DIRECTION_TEXT:
             raise GenlabError(
@@ -292,6 +300,37 @@ def result_key(key: str) -> ResultKey | None:
     return next((result for result in result_keys() if result.key == key), None)
 
 
+#: The extractor whose feature space gives FID its name.
+INCEPTION_SPACE = "inception"
+
+
+def in_space(result: ResultKey, extractor: str | None) -> ResultKey:
+    """``result`` named for the feature space it was measured in.
+
+    FID and FID∞ are "Inception" distances only on Inception features; on another extractor's
+    they are the Fréchet distance in that space, named by it as the literature does (FD_DINOv2:
+    Stein et al. 2023, EDM2): ``FD_dinov2-vit-l14``, ``FD∞_clip-vit-b32``.
+    Results without a ``space_label``, and any result when the extractor is Inception or unknown
+    (None), keep their names. The result *keys* never change (``fid`` stays ``fid``).
+    """
+    if not result.space_label or extractor is None or extractor == INCEPTION_SPACE:
+        return result
+    name = f"{result.space_label}_{extractor}"
+    return dataclasses.replace(result, label=name, title=name)
+
+
+def space_labels(extractor: str | None, names: Iterable[str] | None = None) -> dict[str, str]:
+    """``{result key: label}`` for the results of the metrics ``names`` (all when None) whose name
+    changes in ``extractor``'s space (`in_space`); empty for Inception."""
+    renamed = {}
+    for metric in records(names):
+        for result in metric.results:
+            named = in_space(result, extractor)
+            if named is not result:
+                renamed[result.key] = named.label
+    return renamed
+
+
 # --- The built-in metrics ----------------------------------------------------------------------
 
 register(
@@ -299,7 +338,7 @@ register(
         name=FID,
         summary="Fréchet Inception Distance between A and B",
         compute=f"{_BUILTIN}:fid",
-        results=(ResultKey(keys.FID, "FID", "FID", LOWER),),
+        results=(ResultKey(keys.FID, "FID", "FID", LOWER, space_label="FD"),),
         needs_a=Needs(statistics=True),
         needs_b=Needs(statistics=True),
         ci_needs=Needs(features=True),
@@ -310,7 +349,7 @@ register(
         name=FID_INFINITY,
         summary="FID extrapolated to infinitely many samples of B",
         compute=f"{_BUILTIN}:fid_infinity",
-        results=(ResultKey(keys.FID_INFINITY, "FID∞", "FID∞", LOWER),),
+        results=(ResultKey(keys.FID_INFINITY, "FID∞", "FID∞", LOWER, space_label="FD∞"),),
         needs_a=Needs(statistics=True),
         needs_b=Needs(features=True),
     )
@@ -416,8 +455,36 @@ register(
     )
 )
 
+# --- Metrics on the newer feature spaces (DINOv2, CLIP) -----------------------------------------
+
+CMMD = "cmmd"
+#: CMMD's kernel bandwidth and scale, the reference code's ``_SIGMA`` and ``_SCALE``.
+CMMD_SIGMA = 10.0
+CMMD_SCALE = 1000.0
+
+register(
+    Metric(
+        name=CMMD,
+        summary="CLIP-MMD: 1000 · MMD² (Gaussian, σ = 10) of L2-normalised CLIP embeddings "
+        "(--features clip-vit-l14-336)",
+        compute=f"{_BUILTIN}:cmmd",
+        results=(ResultKey(keys.CMMD, "CMMD", "CMMD", LOWER),),
+        needs_a=Needs(features=True),
+        needs_b=Needs(features=True),
+        requires=frozenset({CLIP_EMBEDDING}),
+        refusal="CMMD is defined on CLIP image embeddings, which the {extractor!r} extractor does "
+        "not give; use --features clip-vit-l14-336 (the paper's) or clip-vit-b32",
+        settings=lambda o: {
+            "cmmd_sigma": CMMD_SIGMA,
+            "cmmd_scale": CMMD_SCALE,
+            "cmmd_estimator": "biased V-statistic, as the reference code",
+        },
+    )
+)
+
 __all__ = [
     "CLASSIFIER",
+    "CLIP_EMBEDDING",
     "HIGHER",
     "LOGITS",
     "LOWER",
@@ -429,10 +496,12 @@ __all__ = [
     "ResultKey",
     "available",
     "get",
+    "in_space",
     "records",
     "register",
     "resolve",
     "result_key",
     "result_keys",
+    "space_labels",
     "unregister",
 ]

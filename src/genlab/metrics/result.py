@@ -85,7 +85,7 @@ class EvaluationResult(Mapping[str, Any]):
 def format_table(values: Mapping[str, Any], protocol: Mapping[str, Any] | None = None) -> str:
     """The table of `EvaluationResult.table`; rows and labels come from the metric registry."""
     lines = []
-    rows = registry.result_keys()
+    rows = _rows_in_space(protocol or {})
     for row in rows:
         key, spread = row.key, row.spread
         if key not in values:
@@ -107,6 +107,14 @@ def format_table(values: Mapping[str, Any], protocol: Mapping[str, Any] | None =
         if key not in shown and key != PROTOCOL and _numeric(value):
             lines.append(f"{key:<10} {_number(value)}")
     return "\n".join(lines)
+
+
+def _rows_in_space(protocol: Mapping[str, Any]) -> tuple[registry.ResultKey, ...]:
+    """The registry's rows, FID named by the protocol's feature space (``FD_dinov2-vit-l14`` on
+    DINOv2 features; `registry.in_space`)."""
+    features = protocol.get("features")
+    extractor = features.get("extractor") if isinstance(features, Mapping) else None
+    return tuple(registry.in_space(row, extractor) for row in registry.result_keys())
 
 
 def format_protocol(protocol: Mapping[str, Any], seconds: float | None = None) -> str:

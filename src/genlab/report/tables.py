@@ -175,14 +175,20 @@ def evaluation_heading(evaluation: FinalEvaluation) -> str:
 
 def evaluation_rows(evaluation: FinalEvaluation) -> list[tuple[str, str, str]]:
     """``(metric, value, 95 % CI)`` for each metric of a final evaluation."""
-    return [(_metric_name(m), _metric_value(m), _interval(m)) for m in evaluation.metrics]
+    return [
+        (_metric_name(m, evaluation.features), _metric_value(m), _interval(m))
+        for m in evaluation.metrics
+    ]
 
 
-def _metric_name(metric: MetricValue) -> str:
-    """The registry's title of the metric with its better direction: ``FID ↓``."""
+def _metric_name(metric: MetricValue, features: str | None) -> str:
+    """The registry's title of the metric with its better direction: ``FID ↓``; named by its
+    feature space outside Inception's (``FD_dinov2-vit-l14 ↓``, `registry.in_space`)."""
     result = registry.result_key(metric.key)
-    arrow = f" {result.better}" if result is not None and result.better else ""
-    return metric_label(metric.key) + arrow
+    if result is None:
+        return metric_label(metric.key)
+    named = registry.in_space(result, features)
+    return named.title + (f" {named.better}" if named.better else "")
 
 
 def _metric_value(metric: MetricValue) -> str:

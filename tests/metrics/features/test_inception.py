@@ -278,6 +278,36 @@ def test_extractor_logits_and_protocol(random_extractor):
     assert random_extractor.dim == 2048
 
 
+def test_clean_resize_is_clean_fids_pil_bicubic_and_is_recorded(random_weights, random_network):
+    """``resize="clean"``: each channel resized by PIL as a float image (bicubic, antialiased),
+    clipped to [0, 255], then (x - 128)/128; the protocol names it; legacy stays the default."""
+    import numpy as np
+    from PIL import Image
+
+    images = _smooth_images(2, 40, channels=1, seed=5)
+    clean = InceptionExtractor(weights=random_weights, resize="clean")
+    resized = np.stack(
+        [
+            np.asarray(
+                Image.fromarray(image[0].numpy().astype(np.float32), mode="F").resize(
+                    (299, 299), Image.Resampling.BICUBIC
+                )
+            ).clip(0, 255)
+            for image in images
+        ]
+    )
+    x = torch.from_numpy(resized)[:, None].repeat(1, 3, 1, 1)
+    with torch.inference_mode():
+        expected = random_network.pool3((x - 128) / 128)
+    torch.testing.assert_close(clean(images), expected, rtol=1e-4, atol=1e-5)
+    assert clean.protocol()[PROTOCOL_RESIZE] == "pil-bicubic-float (clean-fid)"
+    assert InceptionExtractor(weights=random_weights).protocol()[PROTOCOL_RESIZE] == "tf1-bilinear"
+    legacy = InceptionExtractor(weights=random_weights)(images)
+    assert (legacy - expected).abs().max() > 1e-3  # the two protocols give different features
+    with pytest.raises(GenlabError, match="unknown Inception resize 'area'"):
+        InceptionExtractor(weights=random_weights, resize="area")
+
+
 def test_logits_without_fc_is_a_clear_error():
     weights = InceptionWeights(_random_state_dict(include_fc=False), "1" * 64, has_fc=False)
     extractor = InceptionExtractor(weights=weights)

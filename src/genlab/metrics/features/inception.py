@@ -3,6 +3,12 @@
 `InceptionExtractor` wraps the network (`genlab.metrics.features.inception_net`) in the reference
 input pipeline: uint8 images → float32 → grayscale repeated to RGB → TF1 bilinear resize to
 299×299 → (x - 128) / 128.
+
+``resize="clean"`` replaces the TF1 bilinear resize (no antialiasing) by clean-fid's: PIL bicubic,
+which antialiases when shrinking, on each channel as a float image, clipped to [0, 255] (Parmar et
+al., CVPR 2022). The default stays ``"legacy"``, because published FIDs are computed with it; the
+protocol records which one made the features, so the two never share a cache entry or a
+statistics comparison.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from genlab.metrics.features.inception_net import (
     POOL3,
     FIDInceptionV3,
 )
+from genlab.metrics.features.pil_resize import pil_bicubic_float
 from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.metrics.features.tf_resize import tf1_bilinear_resize
 
@@ -35,15 +42,25 @@ PROTOCOL_INPUT_SIZE = "input_size"
 PROTOCOL_NORMALISATION = "normalisation"
 PROTOCOL_LAYER = "layer"
 
+#: `InceptionExtractor` ``resize`` values, and the protocol's name of each.
+RESIZE_LEGACY = "legacy"
+RESIZE_CLEAN = "clean"
+RESIZE_PROTOCOL = {RESIZE_LEGACY: "tf1-bilinear", RESIZE_CLEAN: "pil-bicubic-float (clean-fid)"}
 
-def preprocess_uint8(images: torch.Tensor) -> torch.Tensor:
-    """The reference FID input pipeline: uint8 N×C×H×W → float32 N×3×299×299 in [-1, 1).
 
-    Images are resized with TF1's bilinear resize to 299×299 and mapped by (x - 128) / 128, as the
-    2015 graph does; grayscale images become three identical channels (the network wants RGB).
+def preprocess_uint8(images: torch.Tensor, resize: str = RESIZE_LEGACY) -> torch.Tensor:
+    """The reference FID input pipeline: uint8 N×C×H×W → float32 N×3×299×299 in [-1, 1].
+
+    Images are resized with TF1's bilinear resize to 299×299 (``resize="clean"``: clean-fid's PIL
+    bicubic on float channels) and mapped by (x - 128) / 128, as the 2015 graph does; grayscale
+    images become three identical channels (the network wants RGB).
     """
     check_uint8_images(images)
-    x = tf1_bilinear_resize(images.to(torch.float32), INPUT_SIZE)
+    if resize == RESIZE_CLEAN:
+        size = (INPUT_SIZE, INPUT_SIZE)
+        x = pil_bicubic_float(images, size).to(images.device)
+    else:
+        x = tf1_bilinear_resize(images.to(torch.float32), INPUT_SIZE)
     x = (x - 128.0) / 128.0
     # Resizing acts on each channel alone, so a grayscale image is resized once, then repeated.
     return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
@@ -65,6 +82,9 @@ class InceptionExtractor:
         Where the network runs; features always come back on the CPU.
     batch_size
         Images per forward pass; memory grows linearly with it.
+    resize
+        ``"legacy"`` (TF1 bilinear, the published FIDs' protocol) or ``"clean"`` (clean-fid's PIL
+        bicubic with antialiasing).
 
     Attributes
     ----------
@@ -85,8 +105,15 @@ class InceptionExtractor:
         weights: WeightsSpec = None,
         device: str | torch.device = "cpu",
         batch_size: int = 50,
+        resize: str = RESIZE_LEGACY,
     ) -> None:
         check_integer(batch_size, "batch_size")
+        if resize not in RESIZE_PROTOCOL:
+            raise GenlabError(
+                f"unknown Inception resize {resize!r}; use {RESIZE_LEGACY!r} (TF1 bilinear, as "
+                f"published FIDs) or {RESIZE_CLEAN!r} (clean-fid's PIL bicubic)"
+            )
+        self.resize = resize
         loaded = _load_weights(weights)
         self.weights_sha256 = loaded.sha256
         self.has_fc = loaded.has_fc
@@ -104,7 +131,7 @@ class InceptionExtractor:
         check_uint8_images(images)
         for start in range(0, images.shape[0], self.batch_size):
             batch = images[start : start + self.batch_size].to(self.device)
-            yield preprocess_uint8(batch).contiguous(memory_format=torch.channels_last)
+            yield preprocess_uint8(batch, self.resize).contiguous(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -134,7 +161,7 @@ class InceptionExtractor:
         return {
             PROTOCOL_EXTRACTOR: self.name,
             PROTOCOL_WEIGHTS_SHA256: self.weights_sha256,
-            PROTOCOL_RESIZE: "tf1-bilinear",
+            PROTOCOL_RESIZE: RESIZE_PROTOCOL[self.resize],
             PROTOCOL_INPUT_SIZE: INPUT_SIZE,
             PROTOCOL_NORMALISATION: "(x - 128) / 128",
             PROTOCOL_LAYER: POOL3,

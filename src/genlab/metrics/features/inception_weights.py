@@ -183,7 +183,10 @@ def _tensors_in_order(node: _ScriptObject, prefix: str = ""):
             yield from _tensors_in_order(value, f"{prefix}{name}.")
 
 
-def _torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
+def torchscript_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor attribute of a TorchScript archive's module tree, by dotted name, read with a
+    restricted unpickler (no TorchScript, no code run); OpenAI's CLIP ``.pt`` files are archives
+    of this kind."""
     with zipfile.ZipFile(path) as archive:
         roots = [
             name.removesuffix("/data.pkl")
@@ -215,7 +218,7 @@ def read_torchscript_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]
     if found != TORCHSCRIPT_SHA256:
         raise ChecksumError(f"{path} has SHA-256 {found}, expected {TORCHSCRIPT_SHA256}")
     grouped: dict[str, dict[str, torch.Tensor]] = {}
-    for name, tensor in _torchscript_tensors(path).items():
+    for name, tensor in torchscript_tensors(path).items():
         layer, _, entry = name.rpartition(".")
         grouped.setdefault(layer, {})[entry] = tensor
     layers = list(grouped.values())
@@ -249,7 +252,7 @@ def _check_shapes(state_dict: dict[str, torch.Tensor], layout, source: Path) -> 
 # --- The converted safetensors copy ------------------------------------------------------------
 
 
-def _tensors_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+def tensors_sha256(state_dict: dict[str, torch.Tensor]) -> str:
     """SHA-256 over names, dtypes, shapes and bytes of all tensors, in sorted name order."""
     digest = hashlib.sha256()
     for key in sorted(state_dict):
@@ -263,7 +266,7 @@ def _write_converted(state_dict: dict[str, torch.Tensor], dest: Path) -> None:
     metadata = {
         META_SOURCE: f"{TORCHSCRIPT_WHEEL} {TORCHSCRIPT_MEMBER}",
         META_SOURCE_SHA256: TORCHSCRIPT_SHA256,
-        META_TENSORS_SHA256: _tensors_sha256(state_dict),
+        META_TENSORS_SHA256: tensors_sha256(state_dict),
     }
     atomic_write_bytes(dest, save_safetensors(state_dict, metadata=metadata))
 
@@ -274,7 +277,7 @@ def _load_converted(path: Path) -> InceptionWeights:
     state_dict = load_safetensors(path)
     if metadata.get(META_SOURCE_SHA256) != TORCHSCRIPT_SHA256 or metadata.get(
         META_TENSORS_SHA256
-    ) != _tensors_sha256(state_dict):
+    ) != tensors_sha256(state_dict):
         raise ChecksumError(
             f"{path} is damaged or was not made from {TORCHSCRIPT_MEMBER}; delete it and run "
             f"`genlab weights import PATH` with {TORCHSCRIPT_MEMBER} again"

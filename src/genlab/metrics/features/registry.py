@@ -61,11 +61,13 @@ class ExtractorCapabilities:
     them instead of a second forward pass. ``classes``: K when the logits are the classes of a
     classifier of the data set (mode coverage counts them), else None. ``no_logits``: why there
     are no logits, when the extractor knows (FID weights without the fc layer).
+    ``clip_embedding``: the features are CLIP image embeddings (CMMD is defined on them).
     """
 
     logits: bool = False
     classes: int | None = None
     no_logits: str | None = None
+    clip_embedding: bool = False
 
 
 #: What an extractor that declares nothing gives: features only.
@@ -97,12 +99,30 @@ _EXTRACTORS: dict[str, _Entry] = {
     "inception": _Entry(
         "genlab.metrics.features.inception:InceptionExtractor",
         "2048-D pool3 features of the FID Inception-v3 network (options: weights, device, "
-        "batch_size)",
+        "batch_size, resize: legacy TF1 bilinear or clean PIL bicubic)",
     ),
     "classifier-mnist": _Entry(
         "genlab.metrics.features.classifier:ClassifierExtractor",
         "128-D penultimate features of genlab's MNIST classifier, 1×28×28 input (options: "
         "weights, sha256, rgb, resize, batch_size, device)",
+    ),
+    **{
+        f"dinov2-vit-{size}14": _Entry(
+            f"genlab.metrics.features.dinov2:vit{size}14",
+            f"{dim}-D DINOv2 ViT-{size.upper()}/14 class token as dgm-eval uses it, 224×224 PIL "
+            "bicubic input (options: weights, device, batch_size)",
+        )
+        for size, dim in (("s", 384), ("b", 768), ("l", 1024), ("g", 1536))
+    },
+    "clip-vit-b32": _Entry(
+        "genlab.metrics.features.clip:ViTB32",
+        "512-D CLIP ViT-B/32 image embedding, clean-fid's CLIP-FID space (options: weights, "
+        "device, batch_size)",
+    ),
+    "clip-vit-l14-336": _Entry(
+        "genlab.metrics.features.clip:ViTL14336",
+        "768-D CLIP ViT-L/14@336px image embedding, CMMD's space (options: weights, device, "
+        "batch_size)",
     ),
 }
 
