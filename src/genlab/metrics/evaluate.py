@@ -279,7 +279,7 @@ def evaluate(
     subset_size = (
         checked_kid_subset_size(a.count, b.count, kid_subset_size) if KID in chosen else None
     )
-    store = _as_cache(cache)
+    store = as_cache(cache)
     extractor = None
     if _extracts_images(a, needs_a) or _extracts_images(b, needs_b) or external:
         extractor = build_extractor(features, device=device, extractor_options=extractor_options)
@@ -390,7 +390,7 @@ def compute_statistics(
         resolved.identity(),
         extractor,
         Needs(statistics=True),
-        _as_cache(cache),
+        as_cache(cache),
         batch_size,
         progress,
     )
@@ -643,7 +643,7 @@ def check_extractor(records: Sequence[Metric], extractor: FeatureExtractor) -> N
             raise GenlabError(record.refusal.format(extractor=extractor.name))
 
 
-def _as_cache(cache: bool | FeatureCache | None) -> FeatureCache | None:
+def as_cache(cache: bool | FeatureCache | None) -> FeatureCache | None:
     if isinstance(cache, FeatureCache):
         return cache
     return FeatureCache() if cache else None
@@ -969,6 +969,7 @@ __all__ = [
     "EvaluationResult",
     "Extracted",
     "Needs",
+    "as_cache",
     "build_extractor",
     "check_counts",
     "check_extractor",

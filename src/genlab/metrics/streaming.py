@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -107,7 +107,7 @@ class Metrics:
 
     def __init__(
         self,
-        metrics: str | Iterator[str] | tuple[str, ...] = DEFAULT_METRICS,
+        metrics: str | Sequence[str] = DEFAULT_METRICS,
         *,
         features: str | FeatureExtractor = DEFAULT_FEATURES,
         device: str = "cpu",
