@@ -180,7 +180,6 @@ def nearest_neighbours(
     leave-one-out distances (excluded by index, so exact duplicates still count as neighbours).
     Computed `_CHUNK` queries at a time, so memory is O(chunk · n) not O(N · n).
     """
-    distances = torch.empty(len(queries), dtype=queries.dtype, device=queries.device)
     indices = torch.empty(len(queries), dtype=torch.int64, device=queries.device)
     # Distances are translation invariant; centring keeps cdist's matrix-product form accurate
     # for features with a large common mean.
@@ -192,7 +191,10 @@ def nearest_neighbours(
         if exclude is not None:
             rows = torch.arange(stop - start, device=block.device)
             block[rows, torch.from_numpy(exclude[start:stop]).to(block.device)] = torch.inf
-        distances[start:stop], indices[start:stop] = block.min(dim=1)
+        indices[start:stop] = block.argmin(dim=1)
+    # The matrix-product form loses digits to cancellation (an exact copy comes out at 1e-8, not
+    # 0); the distance to the chosen neighbour is recomputed directly, so copies are exactly 0.
+    distances = (queries - offset - reference[indices]).norm(dim=1)
     return distances, indices
 
 
