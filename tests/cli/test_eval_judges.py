@@ -57,8 +57,10 @@ def test_a_set_against_its_own_copy(images):
     result = evaluate(path_a, path_a, metrics=METRICS, features="pixels", progress=False)
     assert result[keys.MEMORIZATION] == 1.0  # every image of B is an image of A
     assert result[keys.MEMORIZATION_PAIRS][0][2] == 0.0
-    assert abs(result[keys.C2ST] - 0.5) < 0.2  # 75 test points: sd 0.06
-    assert abs(result[keys.CRITIC_W1]) < 0.2 * result[keys.MEMORIZATION_THRESHOLD] + 0.5
+    # Identical sets split by one permutation: the held-out points of A and B coincide.
+    assert result[keys.C2ST] == 0.5
+    assert result[keys.CRITIC_W1] == 0.0
+    assert result[keys.VENDI] > 1
 
 
 def test_table_and_json(images, tmp_path):

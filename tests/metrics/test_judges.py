@@ -35,10 +35,14 @@ def test_c2st_of_one_distribution_is_one_half(seed):
     assert result.low <= result.accuracy <= result.high
 
 
-def test_c2st_of_identical_sets_is_one_half():
+def test_c2st_of_identical_sets_is_exactly_one_half():
+    # Both sets are split by one permutation, so the test points of A and of B are the same
+    # points: whatever the classifier says of a point is right for one copy and wrong for the
+    # other.
     x, _ = _gaussians(0, 800, 8, shift=0.0)
-    result = c2st(x, torch.from_numpy(x).float())
-    assert abs(result.accuracy - 0.5) < 0.1
+    result = c2st(x, torch.from_numpy(x))
+    assert result.accuracy == 0.5
+    assert result.correct == result.n_test // 2
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -95,6 +99,12 @@ def test_critic_w1_of_one_distribution_is_near_zero(seed):
     # Held out, the fitted critic's gap has mean exactly 0 here; its se is about 0.05.
     assert abs(result.estimate) < 0.2
     assert result.fit_estimate >= result.estimate - 0.2
+
+
+def test_critic_w1_of_identical_sets_is_zero():
+    # One permutation for both: the held-out halves are the same points, scored by one critic.
+    x, _ = _gaussians(0, 400, 3, shift=0.0)
+    assert critic_w1(x, x.copy(), steps=50).estimate == 0.0
 
 
 def test_critic_w1_is_in_the_features_units():

@@ -159,9 +159,10 @@ def critic_w1(
 ) -> CriticW1Result:
     r"""W_1(A, B) by a gradient-penalty critic fitted on one half and scored on the other.
 
-    Each set is split at random into halves. The features are divided by one number, the root
-    mean squared distance s of the fitting halves' points to their pooled mean, and a critic f is
-    fitted there (`fit_critic`, ``"gp"``, weight λ = ``gp_weight``); the estimate is
+    Each set is split at random into halves (equal-sized sets by one permutation). The
+    features are divided by one number, the root mean squared distance s of the fitting halves'
+    points to their pooled mean, and a critic f is fitted there (`fit_critic`, ``"gp"``, weight
+    λ = ``gp_weight``); the estimate is
 
     .. math::
 
@@ -185,9 +186,10 @@ def critic_w1(
         With fewer than `MIN_IMAGES` rows on either side, or bad features.
     """
     x, y = _pair(real, fake)
-    rng = np.random.default_rng(seed)
-    x_fit, x_eval = _halves(x, rng)
-    y_fit, y_eval = _halves(y, rng)
+    # The same permutation for both sides (as in `c2st`): a point shared by A and B falls in
+    # the same half on both, so the critic is never scored on a point it was fitted to.
+    x_fit, x_eval = _halves(x, np.random.default_rng(seed))
+    y_fit, y_eval = _halves(y, np.random.default_rng(seed))
     pooled = np.concatenate([x_fit, y_fit])
     scale = float(np.sqrt(((pooled - pooled.mean(0)) ** 2).sum(1).mean()))
     if scale == 0:
