@@ -21,7 +21,8 @@ Generative Models", AISTATS 2020), who compare d(generated, T) with d(held-out, 
 - **Bound.** For a real image exchangeable with the m null images (a true held-out set), its rank
   among the m + 1 distances is uniform, so P(d < τ) ≤ k/(m + 1) ≤ α: held-out real images are
   flagged at rate at most α (1 % by default) in expectation. Exact copies have d = 0 < τ (unless
-  a quarter of T is duplicated), so a model that copies gives a fraction of 1.
+  k of the null images have an exact twin in T, making τ = 0), so a model that copies gives a
+  fraction of 1.
 - **Fraction and interval.** memorization = copies / |B|, with the Clopper–Pearson interval.
   Meehan et al.'s Z_U (the Mann–Whitney statistic of the d(g) against the null distances,
   standardised; their C_T over one cell) is reported beside it: ≈ 0 when B is as far from T as
