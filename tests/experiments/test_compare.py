@@ -17,7 +17,7 @@ from genlab.experiments.compare.runner import (
     wasserstein_fid_correlation,
 )
 from genlab.experiments.compare.spec import MODELS, CompareSettings, estimate_fid_pairs
-from genlab.runs import eval_key
+from genlab.runs import RunFolder, eval_key, read_json
 from genlab.training.config import TrainConfig
 
 FID_KEY = eval_key("classifier-mnist", "fid")
@@ -79,6 +79,17 @@ def test_every_model_is_trained_evaluated_and_tabled(compared, png_content):
         assert low <= run["fid_classifier"] <= high
         assert 1 <= run["modes"] <= 10
         assert ("recon_mse" in run) == (model == "vae")
+        # The judges and diversity on the classifier's features; memorisation against the run's
+        # own training images (the first 100 for the memorising contestant, else `limit`).
+        assert 0 <= run["c2st"] <= 1
+        assert 1 <= run["vendi"] <= 100
+        assert math.isfinite(run["critic_w1"])
+        assert 0 <= run["memorization"] <= 1
+        memorization = read_json(
+            RunFolder(out / "runs" / f"{model}-seed0").evaluation_path("memorization")
+        )
+        assert memorization["protocol"]["n_a"] == (100 if model == "gan-ns-100" else 500)
+        assert memorization["protocol"]["source_a"]["spec"] == "mnist:train"
         assert math.isnan(summary["fid_classifier"]["low"])  # one seed: no spread to estimate
     table = (out / "compare.md").read_text()
     assert all(f"| {spec.label} |" in table for spec in MODELS.values())

@@ -121,7 +121,7 @@ def clipping(
     default="all",
     show_default=True,
     help="Comma-separated subset of: vae, gan-minimax, gan-ns, wgan-clip-0.01, "
-    "wgan-clip-0.001, wgan-gp, sngan.",
+    "wgan-clip-0.001, wgan-gp, sngan, gan-ns-100 (trained on 100 images).",
 )
 @click.option("--n", type=int, default=2000, show_default=True, help="Samples, classifier metrics.")
 @click.option(
@@ -151,8 +151,10 @@ def compare(
 
     Each model trains for the same minutes on the same networks, for several seeds, and is
     evaluated with FID (Inception and classifier), KID, precision/recall, density/coverage,
-    digits covered and, for the VAE, reconstruction error. Rerunning with the same --out keeps
-    finished runs and resumes an interrupted one.
+    digits covered, the classifier two-sample test, a held-out critic's W1, the Vendi score,
+    the memorised fraction (against the run's own training images) and, for the VAE,
+    reconstruction error. A GAN trained on only 100 images is the memorising contestant.
+    Rerunning with the same --out keeps finished runs and resumes an interrupted one.
     """
     from genlab.experiments.compare.runner import run_compare
     from genlab.experiments.compare.spec import MODELS, CompareSettings

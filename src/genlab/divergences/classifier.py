@@ -51,6 +51,11 @@ class ClassifierJSResult:
         Training V(D) at each step (before its update).
     discriminator
         The trained network; it sees inputs standardised with the training mean and std.
+    test_counts
+        Held-out test points of x and of y (the denominators of ``heldout_accuracy``).
+    test_correct
+        Of those, the points the rule D > ½ classified correctly (x as P, y as Q), for exact
+        binomial intervals and tests (`genlab.metrics.judges.c2st`).
     """
 
     estimate: float
@@ -58,6 +63,8 @@ class ClassifierJSResult:
     heldout_accuracy: float
     history: tuple[float, ...]
     discriminator: torch.nn.Module
+    test_counts: tuple[int, int] = (0, 0)
+    test_correct: tuple[int, int] = (0, 0)
 
 
 def classifier_js_lower_bound(
@@ -110,9 +117,12 @@ def classifier_js_lower_bound(
     x_points = as_points(x, name="x", min_count=4)
     y_points = as_points(y, name="y", min_count=4)
     same_dimension(x_points, y_points)
-    rng = np.random.default_rng(seed)
-    x_train, x_val, x_test = _split(x_points, holdout, rng)
-    y_train, y_val, y_test = _split(y_points, holdout, rng)
+    # One seed for both splits: equal-sized samples are split by the same permutation, so when
+    # x and y share points (a set compared with itself, or y derived from x row by row) each
+    # point and its twin land in the same part, and no test point was trained on with the other
+    # label (which would push the held-out accuracy below ½).
+    x_train, x_val, x_test = _split(x_points, holdout, np.random.default_rng(seed))
+    y_train, y_val, y_test = _split(y_points, holdout, np.random.default_rng(seed))
     mean = np.concatenate([x_train, y_train]).mean(0)
     std = np.concatenate([x_train, y_train]).std(0) + 1e-12  # constant coordinates stay finite
 
@@ -144,13 +154,16 @@ def classifier_js_lower_bound(
         train_value = _gan_value(objective, discriminator(xt), discriminator(yt))
         x_scores, y_scores = discriminator(tensor(x_test)), discriminator(tensor(y_test))
         test_value = _gan_value(objective, x_scores, y_scores)
-        accuracy = 0.5 * ((x_scores > 0).double().mean() + (y_scores <= 0).double().mean()).item()
+        x_correct, y_correct = int((x_scores > 0).sum()), int((y_scores <= 0).sum())
+        accuracy = 0.5 * (x_correct / len(x_scores) + y_correct / len(y_scores))
     return ClassifierJSResult(
         estimate=test_value,
         train_estimate=train_value,
         heldout_accuracy=accuracy,
         history=tuple(history),
         discriminator=discriminator,
+        test_counts=(len(x_scores), len(y_scores)),
+        test_correct=(x_correct, y_correct),
     )
 
 

@@ -46,3 +46,18 @@ CMMD = "cmmd"
 #: Suffixes for the bounds of a bootstrap confidence interval, e.g. ``FID + CI_LOW_SUFFIX``.
 CI_LOW_SUFFIX = "_ci_low"
 CI_HIGH_SUFFIX = "_ci_high"
+
+#: Classifier two-sample test (Lopez-Paz & Oquab 2017): held-out accuracy of a discriminator
+#: between A and B (0.5: indistinguishable), and the one-sided binomial p-value of A = B.
+C2ST = "c2st"
+C2ST_P_VALUE = "c2st_p_value"
+#: W_1(A, B) by a gradient-penalty critic fitted on one half, scored on the other.
+CRITIC_W1 = "critic_w1"
+#: Fraction of B closer to A (the training set) than unseen real images are (Meehan et al. 2020),
+#: the threshold distance, Meehan et al.'s Z_U, and the closest pairs (B index, A index, distance).
+MEMORIZATION = "memorization"
+MEMORIZATION_THRESHOLD = "memorization_threshold"
+MEMORIZATION_Z = "memorization_z"
+MEMORIZATION_PAIRS = "memorization_pairs"
+#: Vendi score of B (Friedman & Dieng 2023): the effective number of distinct images.
+VENDI = "vendi"

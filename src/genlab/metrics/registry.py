@@ -47,6 +47,10 @@ PR = "pr"
 DC = "dc"
 MODES = "modes"
 RECON = "recon"
+C2ST = "c2st"
+CRITIC_W1 = "critic-w1"
+MEMORIZATION = "memorization"
+VENDI = "vendi"
 
 # Settings fixed by the metrics' papers, recorded in every result. KID's two are defaults
 # (torch-fidelity's kid_subsets and kid_subset_size), overridable.
@@ -479,6 +483,63 @@ register(
             "cmmd_scale": CMMD_SCALE,
             "cmmd_estimator": "biased V-statistic, as the reference code",
         },
+    )
+)
+
+# The learned judges, memorisation and diversity (issue 14). Their settings are the defaults of
+# genlab.metrics.judges / memorization, repeated here as numbers so that this module stays free
+# of torch; tests/metrics/test_judges.py checks that they agree.
+register(
+    Metric(
+        name=C2ST,
+        summary="classifier two-sample test: held-out accuracy telling A from B (0.5: alike)",
+        compute="genlab.metrics.judges:c2st_metric",
+        results=(
+            ResultKey(keys.C2ST, "C2ST", "C2ST accuracy", LOWER),
+            ResultKey(keys.C2ST_P_VALUE, "C2ST p", "C2ST p-value (A = B)", NEITHER),
+        ),
+        needs_a=Needs(features=True),
+        needs_b=Needs(features=True),
+        settings=lambda o: {"c2st_hidden": [32, 32], "c2st_steps": 300, "c2st_holdout": 0.5},
+        title="classifier two-sample test",
+    )
+)
+register(
+    Metric(
+        name=CRITIC_W1,
+        summary="W1(A, B) by a gradient-penalty critic fitted on one half, scored on the other",
+        compute="genlab.metrics.judges:critic_w1_metric",
+        results=(ResultKey(keys.CRITIC_W1, "Critic W1", "critic W₁ (held out)", LOWER),),
+        needs_a=Needs(features=True),
+        needs_b=Needs(features=True),
+        settings=lambda o: {"critic_hidden": [64, 64], "critic_steps": 500, "critic_gp": 10.0},
+        title="held-out critic W1",
+    )
+)
+register(
+    Metric(
+        name=MEMORIZATION,
+        summary="fraction of B that are near-copies of A (A: the training images)",
+        compute="genlab.metrics.memorization:memorization_metric",
+        results=(
+            ResultKey(keys.MEMORIZATION, "Memorized", "memorised fraction", LOWER),
+            ResultKey(keys.MEMORIZATION_Z, "Copy Z_U", "data-copying Z_U", NEITHER),
+            ResultKey(keys.MEMORIZATION_THRESHOLD, "Copy dist.", "copy threshold", NEITHER),
+        ),
+        other_keys=(keys.MEMORIZATION_PAIRS,),
+        needs_a=Needs(features=True),
+        needs_b=Needs(features=True),
+        settings=lambda o: {"memorization_alpha": 0.01, "memorization_null_size": 2000},
+    )
+)
+register(
+    Metric(
+        name=VENDI,
+        summary="Vendi score of B: effective number of distinct images (cosine kernel)",
+        compute="genlab.metrics.vendi:vendi_metric",
+        results=(ResultKey(keys.VENDI, "Vendi", "Vendi score", HIGHER),),
+        needs_b=Needs(features=True),
+        settings=lambda o: {"vendi_kernel": "cosine"},
     )
 )
 

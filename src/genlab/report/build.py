@@ -18,6 +18,7 @@ from genlab.fileio import atomic_write_bytes
 from genlab.report.collect import DEFAULT_LIPSCHITZ_POINTS, RunSummary, collect_run
 from genlab.report.figures import (
     FigureImage,
+    closest_pairs_figure,
     metric_figures,
     sample_strip_figure,
     training_figures,
@@ -91,18 +92,26 @@ def write_report(
     training = training_figures(summaries)
     metrics = metric_figures(summaries)
     samples = [sample_strip_figure(summary, i) for i, summary in enumerate(summaries)]
-    written = _write_figures(figures_path, [*training, *metrics, *(s for s in samples if s)])
+    pairs = [
+        closest_pairs_figure(found, summary, i)
+        for i, summary in enumerate(summaries)
+        for found in summary.closest_pairs
+    ]
+    written = _write_figures(
+        figures_path, [*training, *metrics, *(s for s in samples if s), *pairs]
+    )
     markdown = render_markdown(
         summaries,
         training=training,
         metrics=metrics,
         samples=samples,
+        pairs=pairs,
         figures_link=_relative_link(figures_path, markdown_path.parent),
         title=title,
         generated=generated,
     )
     page = render_html(
-        summaries, training=training, metrics=metrics, title=title, generated=generated
+        summaries, training=training, metrics=metrics, pairs=pairs, title=title, generated=generated
     )
     _write(markdown_path, markdown.encode("utf-8"))
     _write(out_path, page.encode("utf-8"))

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genlab.errors import GenlabError
 from genlab.metrics import keys, registry
 from genlab.runs import (
@@ -121,6 +123,9 @@ class RunSummary:
     #: there is none.
     lipschitz: dict[str, Any] | None = None
     lipschitz_note: str = ""
+    #: Closest generated/training pairs of each memorisation evaluation, and why any is missing.
+    closest_pairs: list[ClosestPairs] = field(default_factory=list)
+    closest_pairs_notes: list[str] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -137,6 +142,7 @@ def collect_run(
     lipschitz: bool = True,
     lipschitz_points: int = DEFAULT_LIPSCHITZ_POINTS,
     data_dir: str | None = None,
+    pairs: bool = True,
 ) -> RunSummary:
     """Read the run folder ``path`` into a `RunSummary`.
 
@@ -150,6 +156,9 @@ def collect_run(
         `critic_lipschitz_report` on ``lipschitz_points`` real and generated points (needs a
         checkpoint and the run's data, looked up in ``data_dir``). A failure there is reported in
         ``lipschitz_note``, never raised: the rest of the report stands.
+    pairs
+        Fetch the images of the closest generated/training pairs of memorisation evaluations
+        (`read_closest_pairs`: regenerates the evaluated images from the run).
 
     Raises
     ------
@@ -176,6 +185,10 @@ def collect_run(
     summary.lipschitz, summary.lipschitz_note = _lipschitz(
         summary, compute=lipschitz, points=lipschitz_points, data_dir=data_dir
     )
+    if pairs:
+        summary.closest_pairs, summary.closest_pairs_notes = read_closest_pairs(
+            run.path, data_dir=data_dir
+        )
     return summary
 
 
@@ -433,3 +446,99 @@ __all__ = [
     "pick_sample_steps",
     "training_series",
 ]
+
+
+# --- Memorisation: the closest generated/training pairs ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ClosestPairs:
+    """The closest (generated, training) image pairs of a run's memorisation evaluation.
+
+    ``generated`` and ``training`` are uint8 arrays (k, C, H, W), row i of each one pair at
+    feature distance ``distances[i]``; ``reference`` the spec of the training images, ``threshold``
+    the copy threshold τ and ``fraction`` the memorised fraction.
+    """
+
+    evaluation: str
+    generated: np.ndarray
+    training: np.ndarray
+    distances: tuple[float, ...]
+    reference: str
+    threshold: float
+    fraction: float
+
+
+def read_closest_pairs(
+    path: str | Path, *, data_dir: str | None = None
+) -> tuple[list[ClosestPairs], list[str]]:
+    """The closest pairs of each memorisation evaluation of the run at ``path``, with notes.
+
+    The pairs are stored as indices (`keys.MEMORIZATION_PAIRS`); the images are fetched again:
+    the training images from the reference spec of the evaluation's protocol (the first n_a,
+    looked up in ``data_dir``), the generated ones by generating the same n_b images from the
+    run with the evaluation's seed and `DEFAULT_BATCH_SIZE` (the images depend on both). When the
+    run's checkpoint is no longer the one evaluated, or a source cannot be read, that evaluation
+    gets a note instead of pairs: the rest of the report stands.
+    """
+    from genlab.metrics.evaluate import (
+        DEFAULT_BATCH_SIZE,
+        PROTOCOL,
+        PROTOCOL_N_A,
+        PROTOCOL_N_B,
+        PROTOCOL_SEED,
+        PROTOCOL_SOURCE_A,
+        PROTOCOL_SOURCE_B,
+    )
+    from genlab.metrics.sources import resolve_source
+
+    run = RunFolder.open(path)
+    found, notes = [], []
+    for file in run.evaluations():
+        result = read_json(file)
+        pairs = result.get(keys.MEMORIZATION_PAIRS)
+        protocol = result.get(PROTOCOL)
+        if not pairs or not isinstance(protocol, dict):
+            continue
+        try:
+            seed = int(protocol[PROTOCOL_SEED])
+            spec_a = str(protocol[PROTOCOL_SOURCE_A]["spec"])
+            a = resolve_source(spec_a, n=protocol[PROTOCOL_N_A], seed=seed + 1, data_dir=data_dir)
+            b = resolve_source(str(run.path), n=protocol[PROTOCOL_N_B], seed=seed)
+            evaluated = protocol[PROTOCOL_SOURCE_B].get("checkpoint_sha256")
+            if evaluated is not None and b.identity().get("checkpoint_sha256") != evaluated:
+                notes.append(f"{file.stem}: the run has a newer checkpoint than the one evaluated")
+                continue
+            generated = _images_at(b, [int(p[0]) for p in pairs], DEFAULT_BATCH_SIZE)
+            training = _images_at(a, [int(p[1]) for p in pairs], DEFAULT_BATCH_SIZE)
+        except (GenlabError, KeyError, TypeError, ValueError, OSError) as exc:
+            notes.append(f"{file.stem}: closest pairs not shown ({exc})")
+            continue
+        found.append(
+            ClosestPairs(
+                evaluation=file.stem,
+                generated=generated,
+                training=training,
+                distances=tuple(float(p[2]) for p in pairs),
+                reference=spec_a,
+                threshold=float(result.get(keys.MEMORIZATION_THRESHOLD, math.nan)),
+                fraction=float(result.get(keys.MEMORIZATION, math.nan)),
+            )
+        )
+    return found, notes
+
+
+def _images_at(source: Any, indices: list[int], batch_size: int) -> np.ndarray:
+    """The images of ``source`` at ``indices`` (in that order), reading only as far as needed."""
+    wanted, last, start = {}, max(indices), 0
+    for batch in source.batches(batch_size):
+        for index in indices:
+            if start <= index < start + len(batch):
+                wanted[index] = batch[index - start].numpy()
+        start += len(batch)
+        if start > last:
+            break
+    missing = sorted(set(indices) - set(wanted))
+    if missing:
+        raise GenlabError(f"{source.spec} has no image {missing[0]} (it holds {start})")
+    return np.stack([wanted[index] for index in indices])

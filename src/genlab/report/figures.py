@@ -20,7 +20,13 @@ import numpy as np
 from genlab.errors import GenlabError
 from genlab.metrics import registry
 from genlab.plotting import figure_bytes, new_figure
-from genlab.report.collect import RunSummary, SampleGrid, Series, pick_sample_steps
+from genlab.report.collect import (
+    ClosestPairs,
+    RunSummary,
+    SampleGrid,
+    Series,
+    pick_sample_steps,
+)
 
 #: Colours of runs, in order (matplotlib's tab10, which stays distinguishable for most readers).
 PALETTE = (
@@ -285,6 +291,49 @@ def sample_strip_figure(run: RunSummary, index: int, *, count: int = 5) -> Figur
 
 def _grid_title(grid: SampleGrid, run: RunSummary) -> str:
     return f"step {grid.step}" + (" (last)" if grid.step == run.samples[-1].step else "")
+
+
+# --- Memorisation ------------------------------------------------------------------------------
+
+
+def closest_pairs_figure(pairs: ClosestPairs, run: RunSummary, index: int) -> FigureImage:
+    """The closest generated/training pairs of a memorisation evaluation, one pair per column:
+    generated above, its nearest training image below, the feature distance over each pair
+    (red when below the copy threshold τ, i.e. counted as a copy)."""
+    count = len(pairs.distances)
+    figure = _figure((1.1 * count + 0.3, 2.7))
+    for i in range(count):
+        for row, images in enumerate((pairs.generated, pairs.training)):
+            ax = figure.add_subplot(2, count, row * count + i + 1)
+            image = images[i].transpose(1, 2, 0)
+            grey = image.shape[2] == 1
+            ax.imshow(
+                image[..., 0] if grey else image,
+                cmap="gray" if grey else None,
+                vmin=0,
+                vmax=255,
+                interpolation="nearest",
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                copy = pairs.distances[i] < pairs.threshold
+                ax.set_title(
+                    f"{pairs.distances[i]:.3g}", fontsize=8, color="#c0392b" if copy else "#333333"
+                )
+            if i == 0:
+                ax.set_ylabel("generated" if row == 0 else "training", fontsize=8)
+    figure.subplots_adjust(left=0.06, right=0.99, bottom=0.02, top=0.86, wspace=0.08, hspace=0.1)
+    name = f"closest-pairs-{index + 1}-{safe_file_name(run.name)}-{pairs.evaluation}.png"
+    caption = (
+        f"The {count} generated images of {run.name} closest to a training image of "
+        f"{pairs.reference} in feature space (distance above each; red: below the copy "
+        f"threshold τ = {pairs.threshold:.3g}, so counted as a copy). Memorised fraction "
+        f"{pairs.fraction:.4f}."
+    )
+    return FigureImage(
+        name, f"Closest generated/training pairs of {run.name}", caption, _png(figure)
+    )
 
 
 # --- Matplotlib plumbing ----------------------------------------------------------------------

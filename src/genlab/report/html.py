@@ -79,8 +79,13 @@ def render_html(
     metrics: Sequence[FigureImage],
     title: str,
     generated: str,
+    pairs: Sequence[FigureImage] = (),
 ) -> str:
-    """The whole page for ``runs`` with the given training and evaluation figures."""
+    """The whole page for ``runs`` with the given training and evaluation figures.
+
+    ``pairs`` are the closest generated/training pairs of memorisation evaluations; their
+    section shows only when there are any (or notes on why they are missing).
+    """
     colours = run_colours(runs)
     sections = [
         _header(title, generated, runs),
@@ -92,6 +97,7 @@ def render_html(
             _figures(metrics, "no evaluation records in metrics.jsonl"),
         ),
         _section("Final evaluation", _final_evaluations(runs, colours)),
+        *_memorisation(runs, pairs),
         _section("Lipschitz constant of the critic", _lipschitz(runs, colours)),
         f"<footer>{_e(generated)}. Every image is embedded in this page.</footer>",
     ]
@@ -223,6 +229,15 @@ def _figures(figures: Sequence[FigureImage], empty: str) -> str:
             f"<figcaption>{_e(figure.caption)}</figcaption></figure>"
         )
     return "\n".join(parts)
+
+
+def _memorisation(runs: Sequence[RunSummary], pairs: Sequence[FigureImage]) -> list[str]:
+    notes = [note for run in runs for note in run.closest_pairs_notes]
+    if not pairs and not notes:
+        return []
+    content = _figures(pairs, "no closest pairs to show")
+    content += "".join(f'<p class="empty">{_e(note)}</p>' for note in notes)
+    return [_section("Memorisation: closest generated/training pairs", content)]
 
 
 def _final_evaluations(runs: Sequence[RunSummary], colours: Sequence[str]) -> str:

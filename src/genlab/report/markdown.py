@@ -29,6 +29,7 @@ def render_markdown(
     figures_link: str,
     title: str,
     generated: str,
+    pairs: Sequence[FigureImage] = (),
 ) -> str:
     """The Markdown summary; ``figures_link`` is the figure folder relative to the file.
 
@@ -56,6 +57,11 @@ def render_markdown(
                 (name, [value, interval]) for name, value, interval in evaluation_rows(evaluation)
             ]
             lines += _table(["metric", "value", "95% CI"], rows)
+    notes = [note for run in runs for note in run.closest_pairs_notes]
+    if pairs or notes:
+        lines += ["## Memorisation: closest generated/training pairs", ""]
+        lines += _figures(pairs, figures_link, "_no closest pairs to show_")
+        lines += [f"_{_text(note)}_\n" for note in notes]
     lines += ["## Lipschitz constant of the critic", ""]
     rows = lipschitz_rows(runs)
     if rows:

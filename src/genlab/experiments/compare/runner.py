@@ -17,17 +17,20 @@ from genlab.experiments.compare.spec import (
     DATA,
     DONE_MARK,
     INCEPTION,
+    MEMORIZATION,
     MODELS,
     NETWORKS,
     REFERENCE,
+    TRAINING,
     WASSERSTEIN_MODELS,
     CompareSettings,
     estimate_fid_pairs,
     run_name,
+    training_limit,
 )
 from genlab.fileio import atomic_write_bytes, write_json
 from genlab.metrics import keys, registry
-from genlab.metrics.evaluate import PROTOCOL, evaluate
+from genlab.metrics.evaluate import ALL, PROTOCOL, evaluate
 from genlab.runs import CONFIG_FILE, RunFolder, read_json
 from genlab.training.config import resolve_config
 from genlab.training.trainer import Trainer
@@ -41,6 +44,9 @@ _DOMAIN = {
     "recall": (0.0, 1.0),
     "coverage": (0.0, 1.0),
     "modes": (0.0, 10.0),
+    "c2st": (0.0, 1.0),
+    "memorization": (0.0, 1.0),
+    "critic_w1": (-math.inf, math.inf),  # a held-out gap can come out below 0
     "spearman_w_fid": (-1.0, 1.0),
 }
 
@@ -51,13 +57,12 @@ _DOMAIN = {
 def train_config(model: str, seed: int, settings: CompareSettings, run_dir: Path):
     """The `TrainConfig` of one run: the model's preset, shared networks, the time budget."""
     spec = MODELS[model]
+    options = {**NETWORKS, **spec.overrides, "limit": training_limit(model, settings)}
     return resolve_config(
         spec.preset,
-        **NETWORKS,
-        **spec.overrides,
+        **options,
         data=DATA,
         data_dir=settings.data_dir,
-        limit=settings.limit,
         steps=10**9,  # the budget stops the run
         minutes=settings.minutes,
         seed=seed,
@@ -86,7 +91,7 @@ def evaluate_run(model: str, seed: int, settings: CompareSettings, run_dir: Path
     classifier = evaluate(
         REFERENCE,
         run_dir,
-        metrics="fid,pr,dc,modes",
+        metrics="fid,pr,dc,modes,c2st,critic-w1,vendi",
         features=CLASSIFIER,
         n=settings.n,
         ci=True,
@@ -98,6 +103,19 @@ def evaluate_run(model: str, seed: int, settings: CompareSettings, run_dir: Path
     kid = evaluate(REFERENCE, run_dir, metrics="kid", features=CLASSIFIER, n=settings.n, **common)
     run = RunFolder(run_dir)
     run.write_evaluation({**classifier.to_dict(), **kid}, name=CLASSIFIER)
+    # Memorisation is judged against what the run was trained on: its first `limit` training
+    # images, or all of them.
+    limit = training_limit(model, settings)
+    memorization = evaluate(
+        TRAINING,
+        run_dir,
+        metrics=MEMORIZATION,
+        features=CLASSIFIER,
+        n=settings.n,
+        n_ref=ALL if limit is None else limit,
+        **common,
+    )
+    run.write_evaluation(memorization, name=MEMORIZATION)
     inception = evaluate(
         REFERENCE, run_dir, metrics="fid,kid", features=INCEPTION, n=settings.inception_n, **common
     )
@@ -265,7 +283,8 @@ def format_markdown(results: dict[str, Any], settings: CompareSettings) -> str:
     lines = [
         f"Budget {settings.minutes:g} min of training per run, seeds {list(settings.seeds)}; "
         f"mean [95 % t interval over seeds]; classifier metrics on N = {settings.n}, Inception "
-        f"on N = {settings.inception_n}, against {REFERENCE}.",
+        f"on N = {settings.inception_n}, against {REFERENCE}; the memorised fraction against "
+        f"each run's own training images ({TRAINING}).",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -300,8 +319,8 @@ def _per_run_table(results: dict[str, Any]) -> list[str]:
     lines = [
         "Per run (classifier-FID with its bootstrap 95 % interval over images):",
         "",
-        "| run | steps | FID (Inception) | classifier-FID | digits covered |",
-        "|---|---|---|---|---|",
+        "| run | steps | FID (Inception) | classifier-FID | digits covered | C2ST | memorised |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, run in results["runs"].items():
         interval = run.get("fid_classifier_bootstrap")
@@ -310,7 +329,10 @@ def _per_run_table(results: dict[str, Any]) -> list[str]:
             fid += f" [{interval[0]:.1f}, {interval[1]:.1f}]"
         inception = f"{run['fid_inception']:.1f}" if "fid_inception" in run else "—"
         modes = f"{run['modes']:.0f}" if "modes" in run else "—"
-        lines.append(f"| {name} | {run['steps']} | {inception} | {fid} | {modes} |")
+        judged = [f"{run[c]:.3f}" if c in run else "—" for c in ("c2st", "memorization")]
+        lines.append(
+            f"| {name} | {run['steps']} | {inception} | {fid} | {modes} | {' | '.join(judged)} |"
+        )
     return lines
 
 

@@ -27,6 +27,9 @@ class Model:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
+#: Training images of the memorising contestant.
+MEMORISING_LIMIT = 100
+
 MODELS: dict[str, Model] = {
     "vae": Model("VAE", "vae"),
     "gan-minimax": Model("GAN (minimax)", "gan"),
@@ -35,6 +38,9 @@ MODELS: dict[str, Model] = {
     "wgan-clip-0.001": Model("WGAN, clip 0.001", "wgan", {"clip": 0.001}),
     "wgan-gp": Model("WGAN-GP", "wgan-gp"),
     "sngan": Model("SN-GAN", "sngan"),
+    # Trained on the first 100 training images only: a model that can do little but copy them,
+    # for the memorisation metric to catch (and FID, which sees only two feature clouds, to miss).
+    "gan-ns-100": Model("GAN (non-saturating), 100 images", "dcgan", {"limit": MEMORISING_LIMIT}),
 }
 #: The models whose critic estimates a Wasserstein distance, for the correlation.
 WASSERSTEIN_MODELS = ("wgan-clip-0.01", "wgan-clip-0.001", "wgan-gp")
@@ -43,7 +49,12 @@ WASSERSTEIN_MODELS = ("wgan-clip-0.01", "wgan-clip-0.001", "wgan-gp")
 NETWORKS = {"arch": "dcgan", "width": 32}
 DATA = "mnist"
 REFERENCE = "mnist:test"
+#: The training images, the reference of the memorisation evaluation (the first ``limit`` of
+#: them when a run was trained on fewer).
+TRAINING = "mnist:train"
 CLASSIFIER = "classifier-mnist"
+#: Name of the evaluation of a run against its own training images.
+MEMORIZATION = "memorization"
 INCEPTION = "inception"
 DONE_MARK = "done"
 
@@ -71,6 +82,10 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "density": (_title(keys.DENSITY), CLASSIFIER, keys.DENSITY),
     "coverage": (_title(keys.COVERAGE), CLASSIFIER, keys.COVERAGE),
     "modes": ("digits covered", CLASSIFIER, keys.MODES_COVERED),
+    "c2st": (_title(keys.C2ST), CLASSIFIER, keys.C2ST),
+    "critic_w1": (_title(keys.CRITIC_W1), CLASSIFIER, keys.CRITIC_W1),
+    "vendi": (_title(keys.VENDI), CLASSIFIER, keys.VENDI),
+    "memorization": (_title(keys.MEMORIZATION), MEMORIZATION, keys.MEMORIZATION),
     "recon_mse": ("recon. MSE", "reconstruction", keys.MSE),
 }
 
@@ -100,6 +115,11 @@ class CompareSettings:
             raise GenlabError("the comparison needs at least one model and one seed")
         if self.minutes <= 0:
             raise GenlabError(f"--minutes must be positive, got {self.minutes}")
+
+
+def training_limit(model: str, settings: CompareSettings) -> int | None:
+    """How many training images ``model`` is trained on (its own limit, else the settings')."""
+    return MODELS[model].overrides.get("limit", settings.limit)
 
 
 #: The classifier-FID of the periodic evaluations, in each run's metrics log.
