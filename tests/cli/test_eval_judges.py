@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from genlab.cli.main import cli, main
 from genlab.data.imageio import write_npz
+from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.metrics.evaluate import evaluate
 from genlab.metrics.features.registry import get_extractor
@@ -88,3 +89,50 @@ def test_too_few_images_is_one_line(images, tmp_path, capsys):
     assert "A has 10 images" in err
     assert "at least 20 per side" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_heldout_images_set_the_memorization_threshold(images, tmp_path):
+    """--heldout: the null distances are the held-out images' (memorization(heldout=...))."""
+    a, b, path_a, path_b = images
+    heldout = (b.int() // 2 + 60).to(torch.uint8)
+    write_npz(tmp_path / "heldout.npz", heldout)
+    result = evaluate(
+        path_a,
+        path_b,
+        metrics="memorization",
+        features="pixels",
+        heldout=tmp_path / "heldout.npz",
+        seed=3,
+        progress=False,
+        cache=False,
+    )
+    pixels = get_extractor("pixels")
+    expected = memorization(pixels(a), pixels(b), heldout=pixels(heldout), seed=3)
+    assert result[keys.MEMORIZATION_THRESHOLD] == expected.threshold
+    assert result[keys.MEMORIZATION] == expected.fraction
+    assert result.protocol["heldout"]["n"] == heldout.shape[0]
+    loo = evaluate(path_a, path_b, metrics="memorization", features="pixels", seed=3,
+                   progress=False, cache=False)  # fmt: skip
+    assert loo[keys.MEMORIZATION_THRESHOLD] != expected.threshold
+    with pytest.raises(GenlabError, match=r"held-out images serve memorization"):
+        evaluate(path_a, path_b, metrics="fid", features="pixels", heldout=tmp_path / "heldout.npz")
+    done = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            path_a,
+            path_b,
+            "--metrics",
+            "memorization",
+            "--features",
+            "pixels",
+            "--heldout",
+            str(tmp_path / "heldout.npz"),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--no-progress",
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    written = json.loads((tmp_path / "r.json").read_text())
+    assert written[keys.MEMORIZATION_THRESHOLD] == pytest.approx(expected.threshold)

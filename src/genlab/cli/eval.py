@@ -106,6 +106,14 @@ class _Count(click.ParamType):
     help="Images per source (required for a run); --num-images under torchrun.",
 )
 @click.option(
+    "--heldout",
+    metavar="SOURCE",
+    show_default="none",
+    help="Real images the model never saw (a data set split, folder, .npz, ...), for "
+    "memorization: its threshold then comes from their distances to SOURCE_A, the training "
+    "images, instead of leave-one-out distances within A.",
+)
+@click.option(
     "--n-ref",
     "n_ref",
     type=_Count(1, "pass how many reference images to use, or 'all'", allow_all=True),
@@ -197,6 +205,7 @@ def eval_(
     features: str | None,
     resize: str | None,
     count: int | None,
+    heldout: str | None,
     n_ref: int | str | None,
     seed: int,
     json_path: str | None,
@@ -288,6 +297,7 @@ def eval_(
         metrics=chosen,
         n=count,
         n_ref=n_ref,
+        heldout=heldout,
         ci=ci,
         ci_resamples=ci_resamples,
         kid_subsets=kid_subsets,
@@ -326,7 +336,7 @@ def _extractor_options(features: str | None, resize: str | None) -> dict[str, An
 
 _KID_OPTIONS = ("kid_subsets", "kid_subset_size")
 # Options that only shape a comparison of two sources; --save-stats refuses them.
-_NOT_FOR_SAVE_STATS = ("metrics", "json_path", "ci", "ci_resamples", *_KID_OPTIONS)
+_NOT_FOR_SAVE_STATS = ("metrics", "json_path", "ci", "ci_resamples", "heldout", *_KID_OPTIONS)
 _FLAGS = {"json_path": "--json"}
 
 

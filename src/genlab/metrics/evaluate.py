@@ -116,6 +116,8 @@ PROTOCOL_METRICS = "metrics"
 PROTOCOL_SEED = "seed"
 PROTOCOL_SETTINGS = "settings"
 PROTOCOL_GENLAB_VERSION = "genlab_version"
+PROTOCOL_HELDOUT = "heldout"
+PROTOCOL_N = "n"
 #: ``{result key: name}`` for results named by a non-Inception feature space (``FD_dinov2-vit-l14``
 #: for ``fid``); present only when some name changes (`genlab.metrics.registry.in_space`).
 PROTOCOL_LABELS = "labels"
@@ -181,6 +183,7 @@ def evaluate(
     extractor_options: Mapping[str, Any] | None = None,
     value_range: tuple[float, float] | None = None,
     latent_dim: int | None = None,
+    heldout: Any = None,
 ) -> EvaluationResult:
     """Compare image source B against reference A with the requested metrics.
 
@@ -236,6 +239,10 @@ def evaluate(
         ``(0, 1)`` or ``(-1, 1)``; they become uint8 as a PNG of them would. None: uint8 only.
     latent_dim
         Latent size of an ``nn.Module`` generator without a ``latent_dim`` attribute.
+    heldout
+        Real images the model never saw (any form of a source, all of them), for metrics that
+        use them (``memorization``: the null distances are theirs rather than leave-one-out
+        distances within A, a sharper test). Recorded in the protocol under ``heldout``.
 
     Returns
     -------
@@ -269,6 +276,7 @@ def evaluate(
     inputs = dict(value_range=value_range, latent_dim=latent_dim, data_dir=data_dir)
     a = as_source(source_a, name="A", n=n_a_asked, seed=seed + 1, **inputs)
     b = as_source(source_b, name="B", n=n, seed=seed, **inputs)
+    h = _heldout_source(heldout, records, seed=seed + 2, **inputs)
     _check_reference_count(a, n_ref)
     needs_a, needs_b = combined_needs(records, ci=ci)
     _check_servable(records, a, b, needs_a, needs_b)
@@ -295,6 +303,13 @@ def evaluate(
     extracted_a = _extract_side(a, identity_a, extractor, needs_a, store, batch_size, progress)
     extracted_b = _extract_side(b, identity_b, extractor, needs_b, store, batch_size, progress)
     identities = {"a": _with_spec(a, identity_a), "b": _with_spec(b, identity_b)}
+    held = None
+    if h is not None:
+        identity_h = h.identity()
+        extracted_h = _extract_side(
+            h, identity_h, extractor, Needs(features=True), store, batch_size, progress
+        )
+        held = (h, extracted_h, _with_spec(h, identity_h))
 
     options = dataclasses.replace(options, kid_subset_size=subset_size)
 
@@ -307,6 +322,7 @@ def evaluate(
             options,
             n_ref=ALL if n_a_asked is None or isinstance(a, StatisticsSource) else n_a_asked,
             started=started,
+            heldout=held,
         )
 
     # Rank 0 holds the gathered features; every process gets its result (or its error).
@@ -326,6 +342,7 @@ def measure(
     *,
     n_ref: int | str,
     started: float | None = None,
+    heldout: Side | None = None,
 ) -> EvaluationResult:
     """Every record's values from what was extracted, with the protocol (`evaluate`'s last step,
     and `genlab.Metrics.compute`'s)."""
@@ -337,6 +354,7 @@ def measure(
         source_b=b,
         protocol=extractor.protocol() if extractor is not None else None,
         options=options,
+        heldout=None if heldout is None else heldout[1],
     )
     values: dict[str, Any] = {}
     for record in records:
@@ -352,8 +370,28 @@ def measure(
         options,
         n_ref=n_ref,
     )
+    if heldout is not None:
+        protocol[PROTOCOL_HELDOUT] = {**heldout[2], PROTOCOL_N: heldout[1].count}
     seconds = None if started is None else time.perf_counter() - started
     return EvaluationResult(values, protocol, seconds=seconds)
+
+
+def _heldout_source(value: Any, records: Sequence[Metric], **options: Any) -> Source | None:
+    """The held-out images' source, refused when no chosen metric uses them."""
+    if value is None:
+        return None
+    if not any(record.takes_heldout for record in records):
+        takers = [record.name for record in registry.records() if record.takes_heldout]
+        raise GenlabError(
+            f"held-out images serve {', '.join(takers)}, which --metrics does not ask for; add "
+            "it or leave --heldout out"
+        )
+    source = as_source(value, name="held-out", **options)
+    if isinstance(source, StatisticsSource):
+        raise GenlabError(
+            f"held-out images are compared one by one; {source.spec} holds statistics"
+        )
+    return source
 
 
 def compute_statistics(

@@ -213,8 +213,12 @@ def mann_whitney_z(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def memorization_metric(inputs: MetricInputs) -> dict[str, object]:
-    """`memorization` of B against A's features (A: the training images), leave-one-out null."""
-    result = memorization(inputs.a.features, inputs.b.features, seed=inputs.options.seed)
+    """`memorization` of B against A's features (A: the training images); the null distances
+    are the held-out images' when given, else leave-one-out distances within A."""
+    heldout = inputs.heldout.features if inputs.heldout is not None else None
+    result = memorization(
+        inputs.a.features, inputs.b.features, heldout=heldout, seed=inputs.options.seed
+    )
     return {
         keys.MEMORIZATION: result.fraction,
         keys.MEMORIZATION + keys.CI_LOW_SUFFIX: result.low,

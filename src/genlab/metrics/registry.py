@@ -142,7 +142,8 @@ class MetricInputs:
     ``a`` and ``b`` are `genlab.metrics.evaluate.Extracted` (count, statistics, features, logits;
     None for a side the metrics need nothing extracted from), ``source_a``/``source_b`` the
     resolved sources (for metrics that read images or a run), ``protocol`` the extractor's
-    protocol (None when no extractor ran).
+    protocol (None when no extractor ran), ``heldout`` the features of held-out real images
+    when the user gave them (for metrics with ``takes_heldout``), else None.
     """
 
     a: Any
@@ -151,6 +152,7 @@ class MetricInputs:
     source_b: Any
     protocol: dict[str, Any] | None
     options: MetricOptions
+    heldout: Any = None
 
 
 #: Capabilities a metric may require of the feature extractor (see `ExtractorCapabilities`).
@@ -183,6 +185,8 @@ class Metric:
     title: str = ""
     #: Images it needs on each side it reads (a covariance needs 2; k-NN radii k + 1).
     min_images: int = 2
+    #: Whether it uses held-out real images when given (``evaluate(heldout=...)``).
+    takes_heldout: bool = False
 
     @property
     def uses_extractor(self) -> bool:
@@ -530,6 +534,7 @@ register(
         needs_a=Needs(features=True),
         needs_b=Needs(features=True),
         settings=lambda o: {"memorization_alpha": 0.01, "memorization_null_size": 2000},
+        takes_heldout=True,
     )
 )
 register(
