@@ -38,10 +38,13 @@ def test_fid_throughput_runs_every_arm(shared_data_dir, inception_weights_file):
     out = run_script(
         "fid_throughput.py",
         *("--batch-size", "2", "--batches", "1", "--dim", "16", "--memory-dim", "16"),
+        *("--e2e-n", "2"),
         env={
             "GENLAB_DATA_DIR": str(shared_data_dir),
             "GENLAB_INCEPTION_WEIGHTS": str(inception_weights_file),
         },
     )
-    for row in ("bare pool3 forward", "genlab pipeline", "scipy.linalg.sqrtm", "peak RSS"):
+    rows = ("bare pool3 forward", "genlab pipeline", "fp32 matrix product", "of peak")
+    rows += ("genlab eval", "torch-fidelity CLI: skipped", "scipy.linalg.sqrtm", "peak RSS")
+    for row in rows:
         assert row in out
