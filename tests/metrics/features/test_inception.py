@@ -15,6 +15,7 @@ from genlab.errors import GenlabError
 from genlab.metrics.features import inception_weights
 from genlab.metrics.features.inception import (
     PROTOCOL_INPUT_SIZE,
+    PROTOCOL_PRECISION,
     PROTOCOL_RESIZE,
     PROTOCOL_WEIGHTS_SHA256,
     InceptionExtractor,
@@ -342,8 +343,42 @@ def test_extractor_logits_and_protocol(random_extractor):
     assert protocol[PROTOCOL_WEIGHTS_SHA256] == "0" * 64
     assert protocol[PROTOCOL_RESIZE] == "tf1-bilinear"
     assert protocol[PROTOCOL_INPUT_SIZE] == 299
+    assert protocol[PROTOCOL_PRECISION] == "float32"
     assert random_extractor.name == "inception"
     assert random_extractor.dim == 2048
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
+        ),
+    ],
+)
+def test_tf32_is_off_while_extracting_on_cuda_and_restored_after(random_weights, device):
+    extractor = InceptionExtractor(weights=random_weights, device=device, batch_size=2)
+    seen = []
+    hook = extractor.network.Conv2d_1a_3x3.register_forward_hook(
+        lambda *_: seen.append(
+            (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+        )
+    )
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = True, True
+    try:
+        extractor(_smooth_images(1, 16))
+        extractor.logits(_smooth_images(1, 16))
+        after = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        hook.remove()
+    # On CUDA the network ran in IEEE float32; on the CPU the flags mean nothing and stay as set.
+    expected = (False, False) if device == "cuda" else (True, True)
+    assert seen == [expected, expected]
+    assert after == (True, True)
 
 
 def test_logits_without_fc_is_a_clear_error():

@@ -7,7 +7,9 @@ input pipeline: uint8 images → float32 → grayscale repeated to RGB → TF1 b
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -34,6 +36,10 @@ PROTOCOL_RESIZE = "resize"
 PROTOCOL_INPUT_SIZE = "input_size"
 PROTOCOL_NORMALISATION = "normalisation"
 PROTOCOL_LAYER = "layer"
+PROTOCOL_PRECISION = "precision"
+
+#: The arithmetic of the features: IEEE float32 throughout, on CUDA too (`_float32_arithmetic`).
+FLOAT32 = "float32"
 
 
 def preprocess_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -104,6 +110,9 @@ class InceptionExtractor:
         # oneDNN's convolutions run faster on NHWC tensors on CPU; CUDA's cuDNN likewise.
         self.network.to(self.device, memory_format=torch.channels_last)
 
+    def _arithmetic(self) -> contextlib.AbstractContextManager:
+        return _float32_arithmetic() if self.device.type == "cuda" else contextlib.nullcontext()
+
     def _batches(self, images: torch.Tensor):
         check_uint8_images(images)
         for start in range(0, images.shape[0], self.batch_size):
@@ -113,7 +122,8 @@ class InceptionExtractor:
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """pool3 features (N, 2048) float32 of uint8 images N×C×H×W (C = 1 or 3, any H, W)."""
-        parts = [self.network.pool3(batch).float().cpu() for batch in self._batches(images)]
+        with self._arithmetic():
+            parts = [self.network.pool3(batch).float().cpu() for batch in self._batches(images)]
         return torch.cat(parts) if parts else torch.empty(0, FEATURE_DIM)
 
     @torch.inference_mode()
@@ -125,12 +135,13 @@ class InceptionExtractor:
         """
         if not self.has_fc:
             raise GenlabError(NO_FC_MESSAGE)
-        if features is not None:
-            return self.network.logits_from_pool3(features.to(self.device)).float().cpu()
-        parts = [
-            self.network.logits_from_pool3(self.network.pool3(batch)).float().cpu()
-            for batch in self._batches(images)
-        ]
+        with self._arithmetic():
+            if features is not None:
+                return self.network.logits_from_pool3(features.to(self.device)).float().cpu()
+            parts = [
+                self.network.logits_from_pool3(self.network.pool3(batch)).float().cpu()
+                for batch in self._batches(images)
+            ]
         return torch.cat(parts) if parts else torch.empty(0, NUM_CLASSES)
 
     def protocol(self) -> dict[str, Any]:
@@ -142,7 +153,25 @@ class InceptionExtractor:
             PROTOCOL_INPUT_SIZE: INPUT_SIZE,
             PROTOCOL_NORMALISATION: "(x - 128) / 128",
             PROTOCOL_LAYER: POOL3,
+            PROTOCOL_PRECISION: FLOAT32,
         }
+
+
+@contextlib.contextmanager
+def _float32_arithmetic() -> Iterator[None]:
+    """TF32 off for cuDNN convolutions and CUDA matrix products while the network runs.
+
+    PyTorch lets cuDNN use TF32 (a 10-bit mantissa) for float32 convolutions by default on
+    Ampere and later GPUs; that moves FID away from the CPU's and the reference's float32 values.
+    The user's own settings are restored afterwards (a library does not change global state).
+    """
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def _load_weights(weights: WeightsSpec) -> inception_weights.InceptionWeights:
