@@ -34,6 +34,13 @@ def test_train_throughput_compares_the_trainer_with_the_hand_loop():
 
 
 @pytest.mark.slow
+def test_startup_compares_the_cli_with_importing_torch():
+    out = run_script("startup.py", "--repeats", "1")
+    for row in ("import torch' (floor)", "genlab --help", "genlab eval --help", "of floor"):
+        assert row in out
+
+
+@pytest.mark.slow
 @pytest.mark.needs_data
 def test_fid_throughput_runs_every_arm(shared_data_dir, inception_weights_file):
     out = run_script(
