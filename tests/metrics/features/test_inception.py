@@ -381,6 +381,28 @@ def test_tf32_is_off_while_extracting_on_cuda_and_restored_after(random_weights,
     assert after == (True, True)
 
 
+def test_bf16_is_a_protocol_of_its_own(random_weights, random_extractor):
+    from genlab.metrics.cache import KINDS, cache_key
+
+    bf16 = InceptionExtractor(weights=random_weights, batch_size=2, precision="bf16")
+    images = _smooth_images(2, 32)
+    reference, features = random_extractor(images), bf16(images)
+    assert features.dtype == torch.float32
+    # bfloat16 keeps 8 bits of mantissa: close to the float32 features, but not equal to them.
+    assert not torch.equal(features, reference)
+    assert (features - reference).abs().max() < 0.05 * reference.abs().max()
+    assert bf16.protocol()[PROTOCOL_PRECISION] == "bfloat16-autocast"
+    assert random_extractor.protocol()[PROTOCOL_PRECISION] == "float32"
+    identity = {"spec": "mnist:test", "n": 2}
+    keys = [
+        cache_key(kind=KINDS[0], source_identity=identity, extractor_protocol=e.protocol())
+        for e in (bf16, random_extractor)
+    ]
+    assert keys[0] != keys[1]
+    with pytest.raises(GenlabError, match=r"precision 'fp16'.*fp32, bf16"):
+        InceptionExtractor(weights=random_weights, precision="fp16")
+
+
 def test_logits_without_fc_is_a_clear_error():
     weights = InceptionWeights(_random_state_dict(include_fc=False), "1" * 64, has_fc=False)
     extractor = InceptionExtractor(weights=weights)

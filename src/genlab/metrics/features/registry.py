@@ -97,7 +97,7 @@ _EXTRACTORS: dict[str, _Entry] = {
     "inception": _Entry(
         "genlab.metrics.features.inception:InceptionExtractor",
         "2048-D pool3 features of the FID Inception-v3 network (options: weights, device, "
-        "batch_size)",
+        "batch_size, precision)",
     ),
     "classifier-mnist": _Entry(
         "genlab.metrics.features.classifier:ClassifierExtractor",
