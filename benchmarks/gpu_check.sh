@@ -25,7 +25,9 @@
 #                                                                            -> torchrun_*.log
 # and summary.txt with the wall time of each section. Needs GENLAB_DATA_DIR (mnist/ and
 # cifar10-jpeg/; default ../shared/data, else shared/data) and GENLAB_INCEPTION_WEIGHTS (default
-# .cache/fid-weights/default_1.pt). A failing section is recorded and the next one runs.
+# .cache/fid-weights/default_1.pt: copy the weights there and carry .cache/ to a fresh machine).
+# PYTHON names the interpreter (default: python on PATH, which needs a CUDA build of torch).
+# A failing section is recorded and the next one runs; the exit status says whether any failed.
 set -uo pipefail
 
 DRY_RUN=0
