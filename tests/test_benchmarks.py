@@ -3,6 +3,7 @@ here: speed is for the benchmarks themselves to report, as ratios measured in on
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,15 +34,55 @@ def test_train_throughput_compares_the_trainer_with_the_hand_loop():
 
 
 @pytest.mark.slow
+def test_startup_compares_the_cli_with_importing_torch():
+    out = run_script("startup.py", "--repeats", "1")
+    for row in ("import torch' (floor)", "genlab --help", "genlab eval --help", "of floor"):
+        assert row in out
+
+
+@pytest.mark.slow
 @pytest.mark.needs_data
 def test_fid_throughput_runs_every_arm(shared_data_dir, inception_weights_file):
     out = run_script(
         "fid_throughput.py",
         *("--batch-size", "2", "--batches", "1", "--dim", "16", "--memory-dim", "16"),
+        *("--e2e-n", "2"),
         env={
             "GENLAB_DATA_DIR": str(shared_data_dir),
             "GENLAB_INCEPTION_WEIGHTS": str(inception_weights_file),
         },
     )
-    for row in ("bare pool3 forward", "genlab pipeline", "scipy.linalg.sqrtm", "peak RSS"):
+    rows = ("bare pool3 forward", "genlab pipeline", "fp32 matrix product", "of peak")
+    rows += ("genlab eval", "torch-fidelity CLI: skipped", "scipy.linalg.sqrtm", "peak RSS")
+    for row in rows:
         assert row in out
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_gpu_check_dry_run_runs_every_section_on_the_cpu(
+    shared_data_dir, inception_weights_file, tmp_path
+):
+    # The GPU check is for a short GPU loan: it must not fail there on a typo. --dry-run runs
+    # every section at tiny sizes on the CPU (gloo instead of NCCL).
+    result = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_check.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "OUT": str(tmp_path),
+            "PYTHON": sys.executable,
+            "GENLAB_DATA_DIR": str(shared_data_dir),
+            "GENLAB_INCEPTION_WEIGHTS": str(inception_weights_file),
+        },
+        timeout=1800,  # a guard against a hang, not a speed limit
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    summary = (tmp_path / "summary.txt").read_text()
+    assert "FAILED" not in summary
+    for name in ("fid_devices", "throughput", "eval_e2e", "train_steps", "resume"):
+        assert (tmp_path / f"{name}.json").is_file(), name
+    assert json.loads((tmp_path / "resume.json").read_text())["identical"]
+    assert (tmp_path / "torchrun_eval.json").is_file()

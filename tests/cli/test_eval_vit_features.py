@@ -179,4 +179,4 @@ def test_resize_is_refused_for_other_extractors(sets, capsys):
     path_a, path_b, _, _ = sets
     with pytest.raises(SystemExit):
         main(["eval", path_a, path_b, "--features", "pixels", "--resize", "clean"])
-    assert "--resize clean sets how the inception extractor resizes" in capsys.readouterr().err
+    assert "--resize clean sets how the inception network runs" in capsys.readouterr().err

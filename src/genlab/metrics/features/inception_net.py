@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from genlab.errors import GenlabError
 
@@ -67,7 +68,11 @@ class FrozenBatchNorm2d(nn.Module):
 
 
 class BasicConv2d(nn.Module):
-    """Convolution without bias → frozen batch norm (ε = 0.001) → ReLU."""
+    """Convolution without bias → frozen batch norm (ε = 0.001) → ReLU.
+
+    `fold_batch_norm` merges the batch norm into the convolution for inference; the loaded layout
+    (``conv.weight`` + four ``bn`` entries) is the published one, so folding happens after loading.
+    """
 
     def __init__(
         self,
@@ -79,6 +84,44 @@ class BasicConv2d(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, bias=False, **conv_options)
         self.bn = FrozenBatchNorm2d(out_channels)
+
+    @torch.no_grad()
+    def fold_batch_norm(self) -> None:
+        """Merge the frozen batch norm into the convolution: one layer, the same function.
+
+        Batch norm is affine per output channel, γ (W ∗ x − μ) / √(σ² + ε) + β, so it is a
+        convolution with weights W γ / √(σ² + ε) and bias β − μ γ / √(σ² + ε) (torch's
+        `fuse_conv_bn_weights`). Computed in float64 and rounded once to the layer's dtype, so the
+        folded layer differs from the two-step one by that one rounding.
+        """
+        if not isinstance(self.bn, FrozenBatchNorm2d):
+            return  # already folded
+        bn, conv = self.bn, self.conv
+        dtype = conv.weight.dtype
+        weight, bias = fuse_conv_bn_weights(
+            conv.weight.double(),
+            None,
+            bn.running_mean.double(),
+            bn.running_var.double(),
+            bn.eps,
+            bn.weight.double(),
+            bn.bias.double(),
+        )
+        folded = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            bias=True,
+            device=conv.weight.device,
+            dtype=dtype,
+        )
+        folded.weight.copy_(weight.to(dtype))
+        folded.bias.copy_(bias.to(dtype))
+        folded.requires_grad_(False)
+        self.conv = folded
+        self.bn = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(self.conv(x)))
@@ -262,6 +305,19 @@ class FIDInceptionV3(nn.Module):
     @property
     def has_fc(self) -> bool:
         return self.fc is not None
+
+    def fold_batch_norms(self) -> FIDInceptionV3:
+        """Fold every frozen batch norm into its convolution (`BasicConv2d.fold_batch_norm`).
+
+        For inference after the weights are loaded: the state dict no longer has the published
+        layout afterwards (each ``bn`` is gone, each ``conv`` gains a bias). Removes 94 passes over
+        the activations; the features move by float32 rounding only (tested to 1e-6 with the
+        real weights on real images). Returns the network itself.
+        """
+        for module in self.modules():
+            if isinstance(module, BasicConv2d):
+                module.fold_batch_norm()
+        return self
 
     def pool3(self, x: torch.Tensor) -> torch.Tensor:
         """The 2048-d pool3 features of pre-processed images (N×3×H×W in [-1, 1])."""

@@ -99,7 +99,7 @@ _EXTRACTORS: dict[str, _Entry] = {
     "inception": _Entry(
         "genlab.metrics.features.inception:InceptionExtractor",
         "2048-D pool3 features of the FID Inception-v3 network (options: weights, device, "
-        "batch_size, resize: legacy TF1 bilinear or clean PIL bicubic)",
+        "batch_size, resize: legacy TF1 bilinear or clean PIL bicubic, precision: fp32 or bf16)",
     ),
     "classifier-mnist": _Entry(
         "genlab.metrics.features.classifier:ClassifierExtractor",
