@@ -344,9 +344,10 @@ def _extractor_options(
         options["precision"] = precision
     if options and features not in (None, "inception"):
         flags = " and ".join(f"--{name} {value}" for name, value in options.items())
+        one = len(options) == 1
         raise GenlabError(
-            f"{flags} set{'s' if len(options) == 1 else ''} how the inception network runs, but "
-            f"--features is {features}; leave {'it' if len(options) == 1 else 'them'} out"
+            f"{flags} set{'s' if one else ''} how the inception network runs; --features "
+            f"{features} has no such setting, so leave {'it' if one else 'them'} out"
         )
     return options or None
 
