@@ -37,9 +37,10 @@ _REGISTRY: dict[str, RegisteredDataset] = {
     for entry in (
         RegisteredDataset(
             "digits",
-            "scikit-learn's 8×8 handwritten digits: 1797 images, 1×8×8, bundled (no download)",
-            ("train",),
-            lambda split, data_dir, limit: _limited(digits.load_digits_dataset(), limit),
+            "scikit-learn's 8×8 handwritten digits, 1×8×8, bundled (no download): 1500 train / "
+            "297 test (the last 297 of the 1797)",
+            digits.DIGITS_SPLITS,
+            lambda split, data_dir, limit: _limited(digits.load_digits_dataset(split), limit),
         ),
         RegisteredDataset(
             "mnist",
