@@ -60,10 +60,13 @@ def test_accuracy_on_the_held_out_digits_is_the_recorded_one(extractor, held_out
 
 def test_registered_with_class_logits(extractor, held_out):
     built = get_extractor("classifier-digits")
-    assert built.name == "classifier-digits" and built.dim == 64
-    assert capabilities(built).logits and capabilities(built).classes == 10
+    assert built.name == "classifier-digits"
+    assert built.dim == 64
+    assert capabilities(built).logits
+    assert capabilities(built).classes == 10
     features = built(held_out.images[:50])
-    assert features.shape == (50, 64) and features.dtype == torch.float32
+    assert features.shape == (50, 64)
+    assert features.dtype == torch.float32
     assert built.logits(held_out.images[:50]).shape == (50, 10)
     protocol = built.protocol()
     assert protocol[PROTOCOL_WEIGHTS_SHA256] == CLASSIFIER_DIGITS_SHA256
