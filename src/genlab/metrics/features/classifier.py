@@ -620,9 +620,7 @@ def _reproducing_command(
     command = "genlab classifier train"
     if dataset != "mnist":  # the MNIST command keeps the form recorded with its shipped weights
         command += f" --data {dataset}"
-    command += (
-        f" --epochs {epochs} --seed {seed} --batch-size {batch_size} --lr {learning_rate}"
-    )
+    command += f" --epochs {epochs} --seed {seed} --batch-size {batch_size} --lr {learning_rate}"
     if train_limit is not None:
         command += f" --limit {train_limit}"
     if test_limit is not None:
