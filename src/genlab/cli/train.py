@@ -150,6 +150,13 @@ def _plain(value: object) -> str:
 )
 @click.option("--eval-reference", help="Reference images (default: the data set's test split).")
 @click.option(
+    "--final-eval/--no-final-eval",
+    "eval_final",
+    default=None,
+    help="After the last step, judge samples of the final generator against held-out images, "
+    "beside two real sets (the floor), and print the verdict.  [default: on for digits and mnist]",
+)
+@click.option(
     "--deterministic", is_flag=True, default=None, help="Use deterministic algorithms only."
 )
 @click.option(
@@ -213,6 +220,43 @@ def train(
     run_dir = trainer.train()
     if distributed.is_main():
         click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
+        verdict = trainer.final_verdict()
+        if verdict is not None:
+            click.echo(str(verdict))
+        report = _write_run_report(run_dir)
+        _echo_next_steps(trainer, run_dir, report, verdict)
+
+
+#: The page `genlab train` writes into the run folder at the end of a run.
+REPORT_FILE = "report.html"
+
+
+def _write_run_report(run_dir: Path) -> Path:
+    """``RUN/report.html`` (figures in ``RUN/report_files``), as ``genlab report RUN`` writes it,
+    without the critic's Lipschitz bounds, which cost more than the rest (``genlab report`` adds
+    them)."""
+    from genlab.report import write_report
+
+    return write_report([run_dir], out=Path(run_dir) / REPORT_FILE, lipschitz=False).html
+
+
+def _echo_next_steps(trainer, run_dir: Path, report: Path, verdict) -> None:
+    """The paths a user opens next and the commands that go on from here."""
+    from genlab.runs import RunFolder
+    from genlab.training.verdict import reproduce_command
+
+    grids = RunFolder.open(run_dir).sample_grids()
+    if grids:
+        click.echo(f"samples:  {grids[-1][1]}")
+    click.echo(f"report:   {report}")
+    click.echo("next:")
+    click.echo(f"  genlab sample {run_dir} --n 64 --out samples.npz --grid grid.png")
+    if verdict is not None:
+        click.echo(f"  {reproduce_command(verdict.plan, run_dir)}")
+    else:
+        click.echo(f"  genlab eval REFERENCE {run_dir} --n 1000")
+    if trainer.config.tensorboard:
+        click.echo(f"  tensorboard --logdir {Path(run_dir) / 'tensorboard'}")
 
 
 def _resume(run_dir: Path, *, dry_run: bool, options: dict):

@@ -82,6 +82,14 @@ def describe_datasets() -> dict[str, str]:
     return {name: _REGISTRY[name].description for name in list_datasets()}
 
 
+def dataset_splits(name: str) -> tuple[str, ...]:
+    """The splits of the registered data set ``name``; an unknown name lists the known ones."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise GenlabError(f"unknown data set {name!r}; registered: {', '.join(list_datasets())}")
+    return entry.splits
+
+
 def load_registered(
     name: str, split: str, data_dir: str | os.PathLike | None, limit: int | None
 ) -> ImageDataset:

@@ -117,8 +117,10 @@ class EvaluationConfig:
     every_seconds: float = 0.0  # or seconds of training time between them
     n: int = 2000
     metrics: str = "fid"
-    features: str | None = None  # None: classifier-mnist for MNIST, else inception
+    features: str | None = None  # None: classifier-mnist/-digits for those data, else inception
     reference: str | None = None  # None: the data set's test split
+    # The verdict after the last step (genlab.training.verdict); None: on for digits and MNIST.
+    final: bool | None = None
 
     @property
     def enabled(self) -> bool:
@@ -280,6 +282,7 @@ _FLAGS = {
     "lr_generator": "--lr",
     "lr_critic": "--lr",
     "eval_every_seconds": "--eval-every",
+    "eval_final": "--final-eval",
     "progress": "--no-progress",
     "tensorboard": "--no-tensorboard",
     "sigma": "the VAE's sigma",
@@ -367,6 +370,7 @@ RESUMABLE = (
     "eval_metrics",
     "eval_features",
     "eval_reference",
+    "eval_final",
     "sample_every",
     "checkpoint_every",
     "log_every",

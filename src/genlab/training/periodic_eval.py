@@ -26,20 +26,21 @@ from genlab.training.config import TrainConfig
 
 #: Seed of the evaluation noise: the same for every run, so runs see the same z.
 EVAL_NOISE_SEED = 2024
-#: Data sets the shipped MNIST classifier can judge (28×28 grey digits).
-_CLASSIFIER_DATA = ("mnist",)
+#: The shipped domain classifier of each data set it can judge (1×28×28 MNIST, 1×8×8 digits).
+_CLASSIFIERS = {"mnist": "classifier-mnist", "digits": "classifier-digits"}
 _GENERATION_BATCH = 500
 
 
 def default_eval_features(data: str) -> str:
-    """The cheap domain classifier for MNIST, Inception for everything else."""
-    return "classifier-mnist" if _dataset_name(data) in _CLASSIFIER_DATA else "inception"
+    """The cheap domain classifier for MNIST and the 8×8 digits, Inception for everything else."""
+    return _CLASSIFIERS.get(_dataset_name(data) or "", "inception")
 
 
 def default_eval_reference(data: str) -> str:
-    """The held-out split of a registered data set (``mnist:test``), else the data itself."""
+    """The held-out split of a registered data set (``mnist:test``, ``digits:test``), else the
+    data itself."""
     name = _dataset_name(data)
-    return f"{name}:test" if name is not None and name != "digits" else data
+    return f"{name}:test" if name is not None else data
 
 
 def _dataset_name(data: str) -> str | None:

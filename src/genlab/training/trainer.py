@@ -31,7 +31,7 @@ from genlab.data.sources import open_source, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
-from genlab.runs import CONFIG_FILE, MODEL_FILE, new_run_dir, truncate_metrics
+from genlab.runs import CONFIG_FILE, MODEL_FILE, new_run_dir, truncate_metrics, write_evaluation
 from genlab.runs import checkpoint as ckpt
 from genlab.training.config import TrainConfig, resumed_config
 from genlab.training.logging import RunLogger
@@ -39,6 +39,14 @@ from genlab.training.periodic_eval import PeriodicEvaluator
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
 from genlab.training.tasks import StepInputs, TrainingTask, make_task
+from genlab.training.verdict import (
+    Verdict,
+    final_eval_enabled,
+    judge,
+    plan_verdict,
+    verdict_files,
+    verdict_samples,
+)
 from genlab.training.weights import export_weights
 
 SAMPLE_GRID_SIZE = 64
@@ -129,6 +137,9 @@ class Trainer:
         # The task's dicts: checkpoints save and restore them by name.
         self.models, self.optimizers = self.task.models, self.task.optimizers
         self.evaluator = PeriodicEvaluator(config) if config.evaluation.enabled else None
+        # The verdict's features, reference and floor images are resolved now, so a missing
+        # file stops the start, not the end of a long run.
+        self.verdict_plan = plan_verdict(config) if final_eval_enabled(config) else None
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
@@ -273,6 +284,22 @@ class Trainer:
         """Periodic-evaluation metrics of the current generator (needs ``eval_every``)."""
         with self.task.sampler() as sample:
             return self.evaluator(sample)
+
+    def final_verdict(self) -> Verdict | None:
+        """The verdict on the current generator (`genlab.training.verdict`), filed in the run's
+        ``evaluations/``; None when the run has none (``--no-final-eval``) and on every process
+        but rank 0 (the others have nothing to add: they hold the same weights)."""
+        plan = self.verdict_plan
+        if plan is None or not distributed.is_main():
+            return None
+        with self.task.sampler() as sample:
+            images = verdict_samples(
+                sample, n=plan.n, latent_dim=self.config.model.latent_dim, device=plan.device
+            )
+        verdict = judge(plan, images)
+        for name, layout in verdict_files(verdict).items():
+            write_evaluation(self.run_dir, layout, name=name)
+        return verdict
 
     # ---------------------------------------------------------------- loop
     def _below_ceiling(self) -> bool:
