@@ -232,12 +232,11 @@ REPORT_FILE = "report.html"
 
 
 def _write_run_report(run_dir: Path) -> Path:
-    """``RUN/report.html`` (figures in ``RUN/report_files``), as ``genlab report RUN`` writes it,
-    without the critic's Lipschitz bounds, which cost more than the rest (``genlab report`` adds
-    them)."""
+    """``RUN/report.html`` (with ``report.md`` and the figures in ``RUN/report_files``), as
+    ``genlab report RUN --out RUN/report.html`` writes it."""
     from genlab.report import write_report
 
-    return write_report([run_dir], out=Path(run_dir) / REPORT_FILE, lipschitz=False).html
+    return write_report([run_dir], out=Path(run_dir) / REPORT_FILE).html
 
 
 def _echo_next_steps(trainer, run_dir: Path, report: Path, verdict) -> None:
