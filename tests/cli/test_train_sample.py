@@ -95,15 +95,17 @@ def test_train_ends_with_the_verdict_the_report_and_the_next_commands(tmp_path):
         f"genlab eval digits:test {out} --n 297 --features classifier-digits "
         "--metrics fid,pr,dc,modes"
     )
-    filed = out / "evaluations" / "classifier-digits-fid-pr-dc-modes-n297.json"
+    filed = out / "evaluations" / "verdict-classifier-digits-fid-pr-dc-modes-n297.json"
     verdict_fd = json.loads(filed.read_text())["fid"]
     # The printed command recomputes the verdict's numbers from the saved run.
     again = run([*command.split()[1:], "--no-progress", "--json", str(tmp_path / "again.json")])
     assert json.loads((tmp_path / "again.json").read_text())["fid"] == verdict_fd
+    assert json.loads(filed.read_text())["verdict"].startswith("far from")  # kept beside it
     assert f"FD_classifier-digits {verdict_fd:.4f}" in again.output
     # genlab report shows the verdict and its floor
     page = (out / "report.html").read_text()
-    assert "floor-classifier-digits-fid-pr-dc-modes-n297" in page
+    assert "verdict-floor-classifier-digits-fid-pr-dc-modes-n297" in page
+    assert "verdict: far from real digits" in page
 
 
 def test_no_final_eval_skips_the_verdict(tmp_path):

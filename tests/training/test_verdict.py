@@ -98,8 +98,8 @@ def test_the_verdict_is_filed_in_the_run_and_printed_with_its_floor(digits_run):
     folder = trainer.run_dir / EVALUATIONS_DIR
     names = sorted(path.name for path in folder.glob("*.json"))
     assert names == [
-        "classifier-digits-fid-pr-dc-modes-n297.json",
-        "floor-classifier-digits-fid-pr-dc-modes-n297.json",
+        "verdict-classifier-digits-fid-pr-dc-modes-n297.json",
+        "verdict-floor-classifier-digits-fid-pr-dc-modes-n297.json",
     ]
     filed = json.loads((folder / names[0]).read_text())
     floor = json.loads((folder / names[1]).read_text())

@@ -46,6 +46,7 @@ from genlab.metrics import keys, registry
 from genlab.metrics.evaluate import DEFAULT_BATCH_SIZE, build_extractor, evaluate
 from genlab.metrics.features.registry import FeatureExtractor, capabilities
 from genlab.metrics.result import EvaluationResult
+from genlab.runs.evaluations import READING_KEY, evaluation_name
 from genlab.training.config import TrainConfig
 from genlab.training.periodic_eval import default_eval_features
 
@@ -62,8 +63,8 @@ CLOSE_FD, FAR_FD = 2.0, 5.0
 CLOSE_COVERAGE, FAR_COVERAGE = 0.8, 0.5
 FAR_MISSING_CLASSES = 2
 CLOSE, ON_THE_WAY, FAR = "close to", "on the way to", "far from"
-#: Key under which the reading is filed beside the samples' values in the evaluation file.
-READING_KEY = "verdict"
+#: Prefix of the verdict's evaluation files in the run's ``evaluations/``.
+VERDICT_PREFIX = "verdict-"
 
 
 def final_eval_enabled(config: TrainConfig) -> bool:
@@ -254,16 +255,15 @@ def judge(plan: VerdictPlan, samples: torch.Tensor, *, progress: bool = False) -
 def verdict_files(verdict: Verdict) -> dict[str, dict[str, Any]]:
     """The evaluation files of a verdict: name → layout (`genlab.runs.write_evaluation`).
 
-    The samples' values under the name ``genlab eval REFERENCE RUN --n N`` would file them
-    (with the reading beside them), and the floor's under ``floor-`` and its own name.
+    ``verdict-`` and the name ``genlab eval REFERENCE RUN --n N`` would file the samples'
+    values under (with the reading beside them), and ``verdict-floor-`` and the floor's own name:
+    rerunning that command files the same values beside them, without replacing the reading.
     """
-    from genlab.runs import evaluation_name
-
     samples = {**verdict.samples.to_dict(), READING_KEY: verdict.reading}
     floor = verdict.floor.to_dict()
     return {
-        evaluation_name(verdict.samples): samples,
-        "floor-" + evaluation_name(verdict.floor): floor,
+        VERDICT_PREFIX + evaluation_name(verdict.samples): samples,
+        VERDICT_PREFIX + "floor-" + evaluation_name(verdict.floor): floor,
     }
 
 
@@ -276,6 +276,7 @@ def reproduce_command(plan: VerdictPlan, run_dir: Any) -> str:
 
 
 __all__ = [
+    "READING_KEY",
     "VERDICT_DATA",
     "VERDICT_METRICS",
     "VERDICT_SEED",
