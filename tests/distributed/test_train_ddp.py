@@ -133,6 +133,8 @@ def test_rank_zero_alone_writes_and_prints(launched):
         "step-00000006.png",
     ]
     assert launched["resumed"].stdout.count("run folder:") == 1
+    assert launched["resumed"].stdout.count("verdict:") == 1  # judged by both, printed by one
+    assert (launched["root"] / "killed" / "report.html").is_file()
 
 
 @pytest.mark.parametrize("preset", SHARDABLE)

@@ -220,7 +220,8 @@ def train(
     run_dir = trainer.train()
     if distributed.is_main():
         click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
-        verdict = trainer.final_verdict()
+    verdict = trainer.final_verdict()  # on every process: evaluation shares the work out
+    if distributed.is_main():
         if verdict is not None:
             click.echo(str(verdict))
         report = _write_run_report(run_dir)

@@ -287,18 +287,22 @@ class Trainer:
 
     def final_verdict(self) -> Verdict | None:
         """The verdict on the current generator (`genlab.training.verdict`), filed in the run's
-        ``evaluations/``; None when the run has none (``--no-final-eval``) and on every process
-        but rank 0 (the others have nothing to add: they hold the same weights)."""
+        ``evaluations/`` by rank 0; None when the run has none (``--no-final-eval``).
+
+        Under torchrun every process must call it: `genlab.evaluate` shares the extraction out
+        between them. Each draws the same samples (same weights, same noise).
+        """
         plan = self.verdict_plan
-        if plan is None or not distributed.is_main():
+        if plan is None:
             return None
         with self.task.sampler() as sample:
             images = verdict_samples(
                 sample, n=plan.n, latent_dim=self.config.model.latent_dim, device=plan.device
             )
         verdict = judge(plan, images)
-        for name, layout in verdict_files(verdict).items():
-            write_evaluation(self.run_dir, layout, name=name)
+        if distributed.is_main():
+            for name, layout in verdict_files(verdict).items():
+                write_evaluation(self.run_dir, layout, name=name)
         return verdict
 
     # ---------------------------------------------------------------- loop
