@@ -38,7 +38,7 @@ _REGISTRY: dict[str, RegisteredDataset] = {
         RegisteredDataset(
             "digits",
             "scikit-learn's 8×8 handwritten digits, 1×8×8, bundled (no download): 1500 train / "
-            "297 test (the last 297 of the 1797)",
+            "297 test (the last 297 of the 1797); digits:all is the 1797",
             digits.DIGITS_SPLITS,
             lambda split, data_dir, limit: _limited(digits.load_digits_dataset(split), limit),
         ),

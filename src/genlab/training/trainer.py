@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from genlab import distributed
-from genlab.data.sources import open_source, parse_spec
+from genlab.data.sources import DATASET, open_source, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
@@ -174,7 +174,7 @@ class Trainer:
         distributed.init()
         # Read by rank 0 and sent to all, so the run folder need only be on rank 0's disk.
         state = distributed.run_on_main(lambda: ckpt.load_latest_good_checkpoint(run_dir))
-        config = resumed_config(state["config"], **changes)
+        config = _before_the_digits_split(resumed_config(state["config"], **changes), state)
         trainer = cls(config, run_dir)
         trainer.load_state(state)
         finished = trainer.finished()  # on every process: it agrees on the clock collectively
@@ -389,6 +389,21 @@ class Trainer:
         due = last or (steps and self.step % steps == 0) or slot > self._eval_slot
         self._eval_slot = slot
         return bool(due)
+
+
+def _before_the_digits_split(config: TrainConfig, state: dict[str, Any]) -> TrainConfig:
+    """``digits:all`` for a run on ``digits`` written before the data set had a test split.
+
+    ``digits`` meant all 1797 images then and is the first 1500 now (`genlab.data.digits`); such
+    a checkpoint's stream state lacks the image count genlab records since, so the run resumes on
+    the very images it trained on, and says so in its config.json.
+    """
+    if is_toy(config.data) or "images" in state.get("stream", {}):
+        return config
+    spec = parse_spec(config.data)
+    if spec.kind == DATASET and spec.name == "digits" and spec.split in (None, "train"):
+        config.data = "digits:all"
+    return config
 
 
 def _refuse_used_folder(run_dir: Path) -> None:
