@@ -58,8 +58,8 @@ def _plain(value: object) -> str:
 @click.option(
     "--steps",
     type=int,
-    help="Generator (or VAE) steps; with --resume, the total to reach.  [default: 1000; "
-    "no ceiling with --minutes]",
+    help="Generator (or VAE) steps; with --resume, the total to reach.  [default: 1000, "
+    "wgan-gp on digits 1500; no ceiling with --minutes]",
 )
 @click.option(
     "--minutes",
@@ -122,9 +122,14 @@ def _plain(value: object) -> str:
 @click.option(
     "--lr",
     type=float,
-    help="Learning rate of both networks.  " + _default("lr_generator"),
+    help="Learning rate of both networks.  "
+    + _default("lr_generator").replace("]", "; wgan-gp on digits 0.0003]"),
 )
-@click.option("--ema", type=float, help="Generator EMA decay, e.g. 0.999 (0: off).  [default: 0]")
+@click.option(
+    "--ema",
+    type=float,
+    help="Generator EMA decay, e.g. 0.999 (0: off).  [default: 0; wgan-gp on digits 0.99]",
+)
 @click.option(
     "--likelihood",
     type=click.Choice(["gaussian", "bernoulli"]),
