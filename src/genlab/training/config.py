@@ -414,8 +414,9 @@ def resumed_config(saved: dict[str, Any], **changes: Any) -> TrainConfig:
     return TrainConfig.from_flat({**TrainConfig.from_dict(saved).to_flat(), **changes})
 
 
-def _registered_name(data: str) -> str | None:
-    """The registered data set ``data`` names (``digits`` for ``digits:train``), else None."""
+def registered_data_name(data: str) -> str | None:
+    """The registered data set ``data`` names (``digits`` for ``digits:train``), else None (a
+    path, a 2-D toy set): the one reading of a data spec for per-data defaults."""
     from genlab.data.sources import DATASET, parse_spec
     from genlab.data.toy import is_toy
 
@@ -433,7 +434,7 @@ def resolve_config(preset: str, **options: Any) -> TrainConfig:
     entry = PRESETS[preset]
     values = {"preset": preset, **entry.overrides}
     data = options.get("data") or values.get("data") or TrainConfig.data
-    values.update(entry.on_data.get(_registered_name(data) or "", {}))
+    values.update(entry.on_data.get(registered_data_name(data) or "", {}))
     values.update({key: value for key, value in options.items() if value is not None})
     if values.get("minutes") is not None and options.get("steps") is None:
         values["steps"] = None  # a time budget alone: no step ceiling

@@ -17,12 +17,11 @@ import torch
 
 from genlab import distributed
 from genlab.data.imageio import signed_to_uint8
-from genlab.data.sources import DATASET, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError
 from genlab.metrics.streaming import Metrics
 from genlab.runs import eval_key
-from genlab.training.config import TrainConfig
+from genlab.training.config import TrainConfig, registered_data_name
 
 #: Seed of the evaluation noise: the same for every run, so runs see the same z.
 EVAL_NOISE_SEED = 2024
@@ -33,20 +32,14 @@ _GENERATION_BATCH = 500
 
 def default_eval_features(data: str) -> str:
     """The cheap domain classifier for MNIST and the 8×8 digits, Inception for everything else."""
-    return _CLASSIFIERS.get(_dataset_name(data) or "", "inception")
+    return _CLASSIFIERS.get(registered_data_name(data) or "", "inception")
 
 
 def default_eval_reference(data: str) -> str:
     """The held-out split of a registered data set (``mnist:test``, ``digits:test``), else the
     data itself."""
-    name = _dataset_name(data)
+    name = registered_data_name(data)
     return f"{name}:test" if name is not None else data
-
-
-def _dataset_name(data: str) -> str | None:
-    """The registered data set that ``data`` names (by the one spec grammar), else None."""
-    spec = parse_spec(data)
-    return spec.name if spec.kind == DATASET else None
 
 
 class PeriodicEvaluator:

@@ -39,7 +39,7 @@ import torch
 
 from genlab.data.imageio import signed_to_uint8
 from genlab.data.registry import dataset_splits
-from genlab.data.sources import DATASET, open_source, parse_spec
+from genlab.data.sources import open_source, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError
 from genlab.metrics import keys, registry
@@ -47,7 +47,7 @@ from genlab.metrics.evaluate import DEFAULT_BATCH_SIZE, build_extractor, evaluat
 from genlab.metrics.features.registry import FeatureExtractor, capabilities
 from genlab.metrics.result import EvaluationResult
 from genlab.runs.evaluations import READING_KEY, evaluation_name
-from genlab.training.config import TrainConfig
+from genlab.training.config import TrainConfig, registered_data_name
 from genlab.training.periodic_eval import default_eval_features
 
 #: Data sets whose runs end with a verdict unless ``--no-final-eval``.
@@ -71,8 +71,7 @@ def final_eval_enabled(config: TrainConfig) -> bool:
     """``--final-eval``/``--no-final-eval`` as given, else on for the digit data sets."""
     if config.evaluation.final is not None:
         return config.evaluation.final
-    spec = parse_spec(config.data) if not is_toy(config.data) else None
-    return spec is not None and spec.kind == DATASET and spec.name in VERDICT_DATA
+    return registered_data_name(config.data) in VERDICT_DATA
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,7 @@ def plan_verdict(config: TrainConfig) -> VerdictPlan:
             "leave --final-eval out (the scatter plots in samples/ show its progress)"
         )
     evaluation = config.evaluation
-    spec = parse_spec(config.data)
-    name = spec.name if spec.kind == DATASET else None
+    name = registered_data_name(config.data)
     has_test = name is not None and "test" in dataset_splits(name)
     if evaluation.reference is None and not has_test:
         raise GenlabError(
