@@ -152,6 +152,7 @@ def test_reading_without_classes_names_the_images():
     [
         (dict(data="8gaussians", eval_final=True), "toy set"),
         (dict(eval_final=True, eval_features="no-such-space"), "unknown feature extractor"),
+        (dict(eval_n=4), "the verdict needs at least 6 images per set"),
     ],
 )
 def test_bad_verdict_settings_stop_the_start_with_nothing_on_disk(tmp_path, options, match):

@@ -118,12 +118,18 @@ def plan_verdict(config: TrainConfig) -> VerdictPlan:
     real = f"{name}:train" if has_test else config.data
     counts = [_count(source, config.data_dir) for source in (reference, real)]
     n = min(evaluation.n, *counts)
-    if n < 2:
-        raise GenlabError(f"the verdict needs at least 2 real images in each set, got {counts}")
     extractor = build_extractor(
         evaluation.features or default_eval_features(config.data), device=config.device
     )
     metrics = VERDICT_METRICS + ((MODES_METRIC,) if capabilities(extractor).classes else ())
+    # Checked now, not after the last step: density/coverage need k + 1 = 6 images per set.
+    needed = max(record.min_images for record in registry.records(metrics))
+    if n < needed:
+        raise GenlabError(
+            f"the verdict needs at least {needed} images per set ({', '.join(metrics)}), got "
+            f"{n} (--eval-n {evaluation.n}, reference and training sets {counts}); raise "
+            "--eval-n or pass --no-final-eval"
+        )
     return VerdictPlan(
         extractor=extractor,
         reference=reference,
