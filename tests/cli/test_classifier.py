@@ -37,7 +37,7 @@ def test_info_shows_the_verified_shipped_weights():
 def test_info_reports_damaged_weights_as_one_line_error(tmp_path, monkeypatch, capsys):
     damaged = tmp_path / clf.WEIGHTS_FILENAME
     damaged.write_bytes(clf.shipped_weights_path().read_bytes()[:-10])  # truncated
-    monkeypatch.setattr(clf, "shipped_weights_path", lambda: damaged)
+    monkeypatch.setattr(clf, "shipped_weights_path", lambda *_: damaged)
     with pytest.raises(SystemExit) as exit_info:
         main(["classifier", "info"])
     assert exit_info.value.code == 2
@@ -59,3 +59,10 @@ def test_train_writes_weights_and_metadata(tmp_path, mnist_dir):
     assert metadata["test_images"] == 64
     assert metadata["command"].endswith(f"--limit 128 --test-limit 64 --out {out}")
     assert clf.ClassifierExtractor(weights=out, sha256=metadata["sha256"]).dim == 128
+
+
+def test_info_on_the_digits_classifier():
+    output = run(["classifier", "info", "--data", "digits"]).output
+    assert f"sha256: {clf.CLASSIFIER_DIGITS_SHA256} (verified)" in output
+    assert "features: 64 (penultimate layer)" in output
+    assert "--data digits" in output

@@ -139,7 +139,8 @@ def test_resume_applies_the_options_that_may_change(tmp_path, capsys):
 def test_a_time_budget_lifts_the_step_ceiling(tmp_path, tiny_config):
     assert resolve_config("wgan-gp", minutes=10).schedule.steps is None
     assert resolve_config("wgan-gp", minutes=10, steps=50).schedule.steps == 50
-    assert resolve_config("wgan-gp").schedule.steps == 1000
+    assert resolve_config("wgan-gp").schedule.steps == 1500  # the main job's, on digits
+    assert resolve_config("wgan-gp", data="mnist").schedule.steps == 1000
 
     from genlab.training.trainer import Trainer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -75,6 +76,46 @@ def test_resume_and_sample_to_npz_and_folder(tmp_path):
     assert np.array_equal(first, second)  # same seed, same images
     run(["sample", str(out), "--n", "3", "--out", str(tmp_path / "pngs")])
     assert len(list((tmp_path / "pngs").glob("*.png"))) == 3
+
+
+def test_train_ends_with_the_verdict_the_report_and_the_next_commands(tmp_path):
+    out = tmp_path / "run"
+    output = run(["train", "--out", str(out), "--steps", "3", "--no-progress"]).output
+    assert "verdict: 297 samples of the final generator" in output
+    assert "real (floor)" in output
+    assert "=> far from real digits (FD " in output  # three steps make no digits
+    assert f"samples:  {out / 'samples' / 'step-00000003.png'}" in output
+    assert f"report:   {out / 'report.html'}" in output
+    assert (out / "report.html").is_file()
+    assert (out / "report.md").is_file()
+    assert f"tensorboard --logdir {out / 'tensorboard'}" in output
+    assert f"genlab sample {out} " in output
+    command = next(line.strip() for line in output.splitlines() if "genlab eval" in line)
+    assert command == (
+        f"genlab eval digits:test {out} --n 297 --features classifier-digits "
+        "--metrics fid,pr,dc,modes"
+    )
+    filed = out / "evaluations" / "verdict-classifier-digits-fid-pr-dc-modes-n297.json"
+    verdict_fd = json.loads(filed.read_text())["fid"]
+    # The printed command recomputes the verdict's numbers from the saved run.
+    again = run([*command.split()[1:], "--no-progress", "--json", str(tmp_path / "again.json")])
+    assert json.loads((tmp_path / "again.json").read_text())["fid"] == verdict_fd
+    assert json.loads(filed.read_text())["verdict"].startswith("far from")  # kept beside it
+    assert f"FD_classifier-digits {verdict_fd:.4f}" in again.output
+    # genlab report shows the verdict and its floor
+    page = (out / "report.html").read_text()
+    assert "verdict-floor-classifier-digits-fid-pr-dc-modes-n297" in page
+    assert "verdict: far from real digits" in page
+
+
+def test_no_final_eval_skips_the_verdict(tmp_path):
+    out = tmp_path / "run"
+    output = run(["train", "--out", str(out), "--no-final-eval", *FAST]).output
+    assert "verdict" not in output
+    assert not (out / "evaluations").exists()
+    assert (out / "report.html").is_file()
+    assert "tensorboard" not in output  # --no-tensorboard wrote none
+    assert f"genlab eval REFERENCE {out}" in output
 
 
 def test_dry_run(tmp_path):

@@ -31,9 +31,19 @@ def test_digits_by_name_with_limit():
     data = load_dataset("digits", limit=10)
     assert torch.equal(data.images, full.images[:10])
     assert torch.equal(data.labels, full.labels[:10])
-    assert len(load_dataset("digits")) == 1797
-    with pytest.raises(GenlabError, match=r"digits has no split 'test'; use one of \['train'\]"):
-        load_dataset("digits:test")
+    assert len(load_dataset("digits")) == 1500
+    with pytest.raises(GenlabError, match=r"no split 'val'; use one of \['train', 'test', 'all'\]"):
+        load_dataset("digits:val")
+
+
+def test_digits_splits_are_the_first_1500_and_the_last_297():
+    full = load_digits_dataset()
+    train, test = load_dataset("digits:train"), load_dataset("digits:test")
+    assert (len(train), len(test)) == (1500, 297)
+    assert torch.equal(torch.cat([train.images, test.images]), full.images)
+    assert torch.equal(torch.cat([train.labels, test.labels]), full.labels)
+    assert set(test.labels.tolist()) == set(range(10))
+    assert torch.equal(load_dataset("digits:all").images, full.images)  # the 1797 of old runs
 
 
 @pytest.mark.needs_data

@@ -25,9 +25,12 @@ WGAN_GP = dict(
     progress=False,
     tensorboard=False,
 )
-# Small networks for the comparisons with one process.
+# Small networks for the comparisons with one process. On all 1797 digits, the images these
+# tolerances were set on: on the 1500 of digits:train SN-GAN's generator loss at step 2 differs
+# from one process by 1.1e-4 relative, as Adam's sign-like first step turns gradient components
+# near zero, summed in another order by the all-reduce, into different updates.
 TINY = dict(
-    data="digits",
+    data="digits:all",
     steps=4,
     batch_size=16,
     hidden=(32, 32),
@@ -133,6 +136,8 @@ def test_rank_zero_alone_writes_and_prints(launched):
         "step-00000006.png",
     ]
     assert launched["resumed"].stdout.count("run folder:") == 1
+    assert launched["resumed"].stdout.count("verdict:") == 1  # judged by both, printed by one
+    assert (launched["root"] / "killed" / "report.html").is_file()
 
 
 @pytest.mark.parametrize("preset", SHARDABLE)

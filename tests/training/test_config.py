@@ -106,9 +106,11 @@ def test_an_old_flat_config_json_loads_and_reads_by_flat_names():
     saved = json.loads((OLD_RUN / "config.json").read_text())
     assert "model" not in saved  # the flat form of genlab 0.1.0
     config = TrainConfig.from_dict(saved)
-    assert json.loads(json.dumps(config.to_flat())) == saved
+    # Options added since then take their defaults: the verdict's switch (None: by data set).
+    added = {"eval_final": None}
+    assert json.loads(json.dumps(config.to_flat())) == {**saved, **added}
     assert flat_config(saved) == saved
-    assert flat_config(json.loads(json.dumps(config.to_dict()))) == saved
+    assert flat_config(json.loads(json.dumps(config.to_dict()))) == {**saved, **added}
     resumed = resumed_config(saved, steps=6)
     assert (resumed.schedule.steps, resumed.objective.n_critic) == (6, 5)
 
@@ -126,3 +128,26 @@ def test_every_kind_has_a_training_task():
     from genlab.training.tasks import TASKS
 
     assert set(TASKS) == set(KINDS)
+
+
+def test_the_main_job_tuning_applies_to_wgan_gp_on_digits_only():
+    main_job = resolve_config("wgan-gp")
+    assert (main_job.schedule.steps, main_job.optimiser.lr_generator) == (1500, 3e-4)
+    assert (main_job.optimiser.lr_critic, main_job.optimiser.ema) == (3e-4, 0.99)
+    # The paper's method stays: loss, λ, n_critic, Adam's betas.
+    assert (main_job.objective.loss, main_job.objective.gp_weight) == ("wasserstein", 10.0)
+    assert (main_job.objective.n_critic, main_job.optimiser.betas) == (5, (0.5, 0.9))
+    assert resolve_config("wgan-gp", data="digits:train").optimiser.ema == 0.99
+    paper = resolve_config("wgan-gp", data="mnist")
+    assert (paper.schedule.steps, paper.optimiser.lr_generator, paper.optimiser.ema) == (
+        1000,
+        1e-4,
+        0.0,
+    )
+    assert resolve_config("wgan", data="digits").optimiser.ema == 0.0
+    given = resolve_config("wgan-gp", lr_generator=1e-4, ema=0.0, steps=7)  # the user's win
+    assert (given.schedule.steps, given.optimiser.lr_generator, given.optimiser.ema) == (
+        7,
+        1e-4,
+        0.0,
+    )

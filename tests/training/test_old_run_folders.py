@@ -14,7 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
+from genlab.errors import GenlabError
 from genlab.runs import read_metrics
 from genlab.training.trainer import Trainer
 
@@ -28,6 +30,8 @@ def test_old_run_folder_resumes_to_the_old_losses(name, tmp_path):
     shutil.copytree(DATA / name, run_dir)
     trainer = Trainer.resume(run_dir, steps=6)
     assert trainer.step == 4
+    # Written when digits was all 1797 images: it resumes on them (digits:all), not on the 1500.
+    assert trainer.config.data == "digits:all"
     trainer.train()
     logged = [
         {key: value for key, value in record.items() if key != "time"}
@@ -41,6 +45,16 @@ def test_old_run_folder_resumes_to_the_old_losses(name, tmp_path):
         # float32 sums may round differently with another thread count; a change of behaviour
         # moves the losses far more than this
         assert got == pytest.approx(want, rel=1e-6, abs=1e-7)
+
+
+def test_a_run_on_other_data_than_it_trained_on_is_refused(tiny_config, tmp_path):
+    run_dir = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", steps=2)).train()
+    checkpoint = run_dir / "checkpoints" / "step-00000002.pt"
+    state = torch.load(checkpoint, weights_only=False)
+    state["config"]["limit"] = 100  # as if the data had changed under the run: 100, not 1500
+    torch.save(state, checkpoint)
+    with pytest.raises(GenlabError, match="trained on 1500 images and its data now holds 100"):
+        Trainer.resume(run_dir, steps=4)
 
 
 def test_the_critic_of_an_old_run_folder_loads_with_its_flat_options():
@@ -62,4 +76,5 @@ def test_the_report_reads_old_and_new_run_folders_alike(tiny_config, tmp_path):
             "digits",
         )
         assert run.config["betas"] == [0.5, 0.9]
-    assert set(old.config) == set(new.config)
+    # Every option of the old run reads alike; options added since are new runs' only.
+    assert set(old.config) == set(new.config) - {"eval_final"}

@@ -1,4 +1,5 @@
-"""``genlab classifier``: train the MNIST domain classifier and show the shipped weights."""
+"""``genlab classifier``: train the domain classifiers (MNIST, 8×8 digits) and show the shipped
+weights."""
 
 from __future__ import annotations
 
@@ -11,10 +12,23 @@ from genlab.metrics.features import classifier as clf
 
 @click.group(name="classifier", context_settings={"show_default": True})
 def classifier() -> None:
-    """The MNIST classifier behind the classifier-mnist features and mode coverage."""
+    """The classifiers behind the classifier-mnist and classifier-digits features and mode
+    coverage."""
+
+
+_DATA_HELP = "Data set: mnist (classifier-mnist) or digits (classifier-digits, 8×8)."
+
+
+def _recipe_default(field: str) -> str:
+    """``[default: mnist 3, digits 40]``: each shipped classifier's value, from `clf.SHIPPED`."""
+    values = ", ".join(f"{name} {getattr(entry, field)}" for name, entry in clf.SHIPPED.items())
+    return f"  [default: {values}]"
 
 
 @classifier.command(name="train", context_settings={"show_default": True})
+@click.option(
+    "--data", "dataset", type=click.Choice(sorted(clf.SHIPPED)), default="mnist", help=_DATA_HELP
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -22,15 +36,21 @@ def classifier() -> None:
     help="Folder holding mnist/ (default: $GENLAB_DATA_DIR, else the user cache).",
 )
 @click.option(
-    "--epochs", type=click.IntRange(min=1), default=3, help="Passes over the training images."
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Passes over the training images." + _recipe_default("epochs"),
 )
 @click.option("--seed", type=int, default=0, help="Seed of the initialisation and the shuffling.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, help="Images per step.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Images per step." + _recipe_default("batch_size"),
+)
 @click.option(
     "--lr",
     type=click.FloatRange(min=0, min_open=True),
-    default=1e-3,
-    help="Adam's initial learning rate, decayed to 0 by a cosine.",
+    help="Adam's initial learning rate, decayed to 0 by a cosine."
+    + _recipe_default("learning_rate"),
 )
 @click.option(
     "--limit",
@@ -47,8 +67,8 @@ def classifier() -> None:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path(clf.WEIGHTS_FILENAME),
-    help="Weights file to write; its JSON metadata goes next to it.",
+    help="Weights file to write; its JSON metadata goes next to it.  "
+    "[default: classifier-DATA.safetensors]",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 # The names before --lr and --limit (the names of `genlab train`), kept working for old scripts
@@ -61,23 +81,26 @@ def classifier() -> None:
 )
 @click.option("--train-limit", type=click.IntRange(min=1), hidden=True, deprecated="Use --limit.")
 def train(
+    dataset: str,
     data_dir: Path | None,
-    epochs: int,
+    epochs: int | None,
     seed: int,
-    batch_size: int,
-    lr: float,
+    batch_size: int | None,
+    lr: float | None,
     limit: int | None,
     test_limit: int | None,
-    out: Path,
+    out: Path | None,
     no_progress: bool,
     learning_rate: float | None,
     train_limit: int | None,
 ) -> None:
-    """Train on MNIST and print the test accuracy.
+    """Train on a data set's train split and print the accuracy on its test split.
 
+    MNIST: 60 000 train / 10 000 test images. digits: the first 1500 / the last 297 (held out).
     Writes the weights (safetensors) and their JSON metadata next to them, each atomically.
     """
     path, accuracy = clf.train_classifier(
+        dataset=dataset,
         data_dir=data_dir,
         epochs=epochs,
         seed=seed,
@@ -93,13 +116,19 @@ def train(
 
 
 @classifier.command(name="info", context_settings={"show_default": True})
-def info() -> None:
+@click.option(
+    "--data", "dataset", type=click.Choice(sorted(clf.SHIPPED)), default="mnist", help=_DATA_HELP
+)
+def info(dataset: str) -> None:
     """Show the shipped weights and their verified SHA-256.
 
     Also prints their test accuracy and the command that reproduces them.
     """
-    path = clf.shipped_weights_path()
-    extractor = clf.ClassifierExtractor()  # loads and verifies against the pinned SHA-256
+    from genlab.metrics.features.registry import get_extractor
+
+    shipped = clf.SHIPPED[dataset]
+    path = shipped.weights_path
+    extractor = get_extractor(shipped.name)  # loads and verifies against the pinned SHA-256
     metadata = clf.read_metadata(path)
     click.echo(f"path: {path}")
     click.echo(f"sha256: {extractor.sha256} (verified)")

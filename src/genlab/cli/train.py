@@ -58,8 +58,8 @@ def _plain(value: object) -> str:
 @click.option(
     "--steps",
     type=int,
-    help="Generator (or VAE) steps; with --resume, the total to reach.  [default: 1000; "
-    "no ceiling with --minutes]",
+    help="Generator (or VAE) steps; with --resume, the total to reach.  [default: 1000, "
+    "wgan-gp on digits 1500; no ceiling with --minutes]",
 )
 @click.option(
     "--minutes",
@@ -122,9 +122,14 @@ def _plain(value: object) -> str:
 @click.option(
     "--lr",
     type=float,
-    help="Learning rate of both networks.  " + _default("lr_generator"),
+    help="Learning rate of both networks.  "
+    + _default("lr_generator").replace("]", "; wgan-gp on digits 0.0003]"),
 )
-@click.option("--ema", type=float, help="Generator EMA decay, e.g. 0.999 (0: off).  [default: 0]")
+@click.option(
+    "--ema",
+    type=float,
+    help="Generator EMA decay, e.g. 0.999 (0: off).  [default: 0; wgan-gp on digits 0.99]",
+)
 @click.option(
     "--likelihood",
     type=click.Choice(["gaussian", "bernoulli"]),
@@ -149,6 +154,13 @@ def _plain(value: object) -> str:
     help="Extractor (default: classifier-mnist for MNIST, cheap; else inception).",
 )
 @click.option("--eval-reference", help="Reference images (default: the data set's test split).")
+@click.option(
+    "--final-eval/--no-final-eval",
+    "eval_final",
+    default=None,
+    help="After the last step, judge samples of the final generator against held-out images, "
+    "beside two real sets (the floor), and print the verdict.  [default: on for digits and mnist]",
+)
 @click.option(
     "--deterministic", is_flag=True, default=None, help="Use deterministic algorithms only."
 )
@@ -213,6 +225,43 @@ def train(
     run_dir = trainer.train()
     if distributed.is_main():
         click.echo(f"run folder: {run_dir}  (step {trainer.step}, {trainer.elapsed:.1f} s)")
+    verdict = trainer.final_verdict()  # on every process: evaluation shares the work out
+    if distributed.is_main():
+        if verdict is not None:
+            click.echo(str(verdict))
+        report = _write_run_report(run_dir)
+        _echo_next_steps(trainer, run_dir, report, verdict)
+
+
+#: The page `genlab train` writes into the run folder at the end of a run.
+REPORT_FILE = "report.html"
+
+
+def _write_run_report(run_dir: Path) -> Path:
+    """``RUN/report.html`` (with ``report.md`` and the figures in ``RUN/report_files``), as
+    ``genlab report RUN --out RUN/report.html`` writes it."""
+    from genlab.report import write_report
+
+    return write_report([run_dir], out=Path(run_dir) / REPORT_FILE).html
+
+
+def _echo_next_steps(trainer, run_dir: Path, report: Path, verdict) -> None:
+    """The paths a user opens next and the commands that go on from here."""
+    from genlab.runs import RunFolder
+    from genlab.training.verdict import reproduce_command
+
+    grids = RunFolder.open(run_dir).sample_grids()
+    if grids:
+        click.echo(f"samples:  {grids[-1][1]}")
+    click.echo(f"report:   {report}")
+    click.echo("next:")
+    click.echo(f"  genlab sample {run_dir} --n 64 --out samples.npz --grid grid.png")
+    if verdict is not None:
+        click.echo(f"  {reproduce_command(verdict.plan, run_dir)}")
+    else:
+        click.echo(f"  genlab eval REFERENCE {run_dir} --n 1000")
+    if trainer.config.tensorboard:
+        click.echo(f"  tensorboard --logdir {Path(run_dir) / 'tensorboard'}")
 
 
 def _resume(run_dir: Path, *, dry_run: bool, options: dict):

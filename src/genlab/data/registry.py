@@ -37,9 +37,10 @@ _REGISTRY: dict[str, RegisteredDataset] = {
     for entry in (
         RegisteredDataset(
             "digits",
-            "scikit-learn's 8×8 handwritten digits: 1797 images, 1×8×8, bundled (no download)",
-            ("train",),
-            lambda split, data_dir, limit: _limited(digits.load_digits_dataset(), limit),
+            "scikit-learn's 8×8 handwritten digits, 1×8×8, bundled (no download): 1500 train / "
+            "297 test (the last 297 of the 1797); digits:all is the 1797",
+            digits.DIGITS_SPLITS,
+            lambda split, data_dir, limit: _limited(digits.load_digits_dataset(split), limit),
         ),
         RegisteredDataset(
             "mnist",
@@ -79,6 +80,14 @@ def list_datasets() -> list[str]:
 def describe_datasets() -> dict[str, str]:
     """Registered name -> one-line description."""
     return {name: _REGISTRY[name].description for name in list_datasets()}
+
+
+def dataset_splits(name: str) -> tuple[str, ...]:
+    """The splits of the registered data set ``name``; an unknown name lists the known ones."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise GenlabError(f"unknown data set {name!r}; registered: {', '.join(list_datasets())}")
+    return entry.splits
 
 
 def load_registered(

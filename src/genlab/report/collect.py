@@ -28,6 +28,7 @@ from genlab.errors import GenlabError
 from genlab.metrics import keys, registry
 from genlab.runs import (
     LIPSCHITZ_FILE,
+    READING_KEY,
     RunFolder,
     checkpoint_step,
     is_eval_key,
@@ -100,6 +101,8 @@ class FinalEvaluation:
     n_reference: int | None
     n_generated: int | None
     metrics: tuple[MetricValue, ...]
+    #: A one-line reading filed beside the values (the verdict of `genlab train`), if any.
+    reading: str | None = None
 
 
 @dataclass
@@ -402,6 +405,7 @@ def final_evaluation(name: str, result: dict[str, Any]) -> FinalEvaluation:
         n_reference=_optional_int(protocol.get(PROTOCOL_N_A)),
         n_generated=_optional_int(protocol.get(PROTOCOL_N_B)),
         metrics=tuple(metrics),
+        reading=result[READING_KEY] if isinstance(result.get(READING_KEY), str) else None,
     )
 
 

@@ -260,6 +260,8 @@ def _final_evaluations(runs: Sequence[RunSummary], colours: Sequence[str]) -> st
                 '<thead><tr><th scope="col">metric</th><th scope="col">value</th>'
                 f'<th scope="col">95% CI</th></tr></thead>\n<tbody>{rows}</tbody>\n</table>'
             )
+            if evaluation.reading:
+                parts.append(f'<p class="verdict">verdict: {_e(evaluation.reading)}</p>')
     return "\n".join(parts)
 
 

@@ -53,6 +53,8 @@ def render_markdown(
             lines += ["_no final evaluation_", ""]
         for evaluation in run.evaluations:
             lines += [f"**{_text(evaluation_heading(evaluation))}**", ""]
+            if evaluation.reading:
+                lines += [f"Verdict: {_text(evaluation.reading)}", ""]
             rows = [
                 (name, [value, interval]) for name, value, interval in evaluation_rows(evaluation)
             ]

@@ -11,7 +11,7 @@ from genlab.runs.checkpoint import (
     list_checkpoints,
     load_checkpoint,
 )
-from genlab.runs.evaluations import evaluation_name, write_evaluation
+from genlab.runs.evaluations import READING_KEY, evaluation_name, write_evaluation
 from genlab.runs.folder import RunFolder
 from genlab.runs.layout import (
     CONFIG_FILE,
@@ -45,6 +45,7 @@ __all__ = [
     "LIPSCHITZ_FILE",
     "METRICS_FILE",
     "MODEL_FILE",
+    "READING_KEY",
     "RUN",
     "SAMPLES_DIR",
     "RunFolder",

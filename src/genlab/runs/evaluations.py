@@ -16,6 +16,10 @@ from typing import Any
 from genlab.fileio import write_json
 from genlab.runs.layout import EVALUATIONS_DIR
 
+#: Key of a one-line reading filed beside the values (the verdict at the end of `genlab train`);
+#: `genlab report` shows it under the evaluation's heading.
+READING_KEY = "verdict"
+
 # Keys of the protocol of `genlab.metrics.evaluate.evaluate` that the name is made of.
 _PROTOCOL, _FEATURES, _EXTRACTOR, _METRICS = "protocol", "features", "extractor", "metrics"
 _N_A, _N_B = "n_a", "n_b"

@@ -117,8 +117,10 @@ class EvaluationConfig:
     every_seconds: float = 0.0  # or seconds of training time between them
     n: int = 2000
     metrics: str = "fid"
-    features: str | None = None  # None: classifier-mnist for MNIST, else inception
+    features: str | None = None  # None: classifier-mnist/-digits for those data, else inception
     reference: str | None = None  # None: the data set's test split
+    # The verdict after the last step (genlab.training.verdict); None: on for digits and MNIST.
+    final: bool | None = None
 
     @property
     def enabled(self) -> bool:
@@ -280,6 +282,7 @@ _FLAGS = {
     "lr_generator": "--lr",
     "lr_critic": "--lr",
     "eval_every_seconds": "--eval-every",
+    "eval_final": "--final-eval",
     "progress": "--no-progress",
     "tensorboard": "--no-tensorboard",
     "sigma": "the VAE's sigma",
@@ -292,11 +295,20 @@ def _flag(name: str) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """A paper's settings: a description and overrides of `TrainConfig` defaults, by flat name."""
+    """A paper's settings: a description and overrides of `TrainConfig` defaults, by flat name.
+
+    ``on_data`` holds further overrides for one data set (by registered name), for settings the
+    paper leaves to the engineer and that were measured on that data (learning rate, EMA, steps);
+    options given by the user override them too.
+    """
 
     description: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    on_data: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+
+#: WGAN-GP on the digits (the main job): what the paper leaves open, measured (see PRESETS).
+MAIN_JOB_TUNING: dict[str, Any] = dict(steps=1500, lr_generator=3e-4, lr_critic=3e-4, ema=0.99)
 
 # Adam at 2e-4 with β₁ = 0.5: the DCGAN paper's optimiser, kept by the GAN and SN-GAN presets.
 _ADAM_2E4 = dict(
@@ -321,7 +333,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "wgan-gp": Preset(
         "WGAN-GP (Gulrajani et al. 2017): Adam 1e-4, betas (0.5, 0.9), n_critic = 5, λ = 10, "
-        "no batch norm in the critic",
+        "no batch norm in the critic; on digits (the main job) lr 3e-4, EMA 0.99, 1500 steps",
         dict(
             objective="wasserstein",
             lipschitz="gp",
@@ -333,6 +345,11 @@ PRESETS: dict[str, Preset] = {
             betas=(0.5, 0.9),
             critic_norm="layer",
         ),
+        # The main job, `genlab train` on the 8×8 digits with MLP networks: the paper's method
+        # (loss, λ, n_critic, Adam's betas) with a larger step and a generator EMA, measured in
+        # the README ("The main job"): FID in classifier-digits space 30 → 17 at 1000 → 1500
+        # steps, about a minute on 2 CPU cores.
+        on_data={"digits": MAIN_JOB_TUNING},
     ),
     "dcgan": Preset(
         "DCGAN (Radford et al. 2016): non-saturating loss, Adam 2e-4, beta1 0.5, batch norm",
@@ -367,6 +384,7 @@ RESUMABLE = (
     "eval_metrics",
     "eval_features",
     "eval_reference",
+    "eval_final",
     "sample_every",
     "checkpoint_every",
     "log_every",
@@ -396,12 +414,27 @@ def resumed_config(saved: dict[str, Any], **changes: Any) -> TrainConfig:
     return TrainConfig.from_flat({**TrainConfig.from_dict(saved).to_flat(), **changes})
 
 
+def registered_data_name(data: str) -> str | None:
+    """The registered data set ``data`` names (``digits`` for ``digits:train``), else None (a
+    path, a 2-D toy set): the one reading of a data spec for per-data defaults."""
+    from genlab.data.sources import DATASET, parse_spec
+    from genlab.data.toy import is_toy
+
+    if is_toy(data):
+        return None
+    spec = parse_spec(data)
+    return spec.name if spec.kind == DATASET else None
+
+
 def resolve_config(preset: str, **options: Any) -> TrainConfig:
     """The preset's settings with ``options`` (those not None) on top."""
     if preset not in PRESETS:
         known = ", ".join(sorted(PRESETS))
         raise GenlabError(f"unknown preset {preset!r}; choose one of: {known}")
-    values = {"preset": preset, **PRESETS[preset].overrides}
+    entry = PRESETS[preset]
+    values = {"preset": preset, **entry.overrides}
+    data = options.get("data") or values.get("data") or TrainConfig.data
+    values.update(entry.on_data.get(registered_data_name(data) or "", {}))
     values.update({key: value for key, value in options.items() if value is not None})
     if values.get("minutes") is not None and options.get("steps") is None:
         values["steps"] = None  # a time budget alone: no step ceiling

@@ -17,35 +17,29 @@ import torch
 
 from genlab import distributed
 from genlab.data.imageio import signed_to_uint8
-from genlab.data.sources import DATASET, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError
 from genlab.metrics.streaming import Metrics
 from genlab.runs import eval_key
-from genlab.training.config import TrainConfig
+from genlab.training.config import TrainConfig, registered_data_name
 
 #: Seed of the evaluation noise: the same for every run, so runs see the same z.
 EVAL_NOISE_SEED = 2024
-#: Data sets the shipped MNIST classifier can judge (28×28 grey digits).
-_CLASSIFIER_DATA = ("mnist",)
+#: The shipped domain classifier of each data set it can judge (1×28×28 MNIST, 1×8×8 digits).
+_CLASSIFIERS = {"mnist": "classifier-mnist", "digits": "classifier-digits"}
 _GENERATION_BATCH = 500
 
 
 def default_eval_features(data: str) -> str:
-    """The cheap domain classifier for MNIST, Inception for everything else."""
-    return "classifier-mnist" if _dataset_name(data) in _CLASSIFIER_DATA else "inception"
+    """The cheap domain classifier for MNIST and the 8×8 digits, Inception for everything else."""
+    return _CLASSIFIERS.get(registered_data_name(data) or "", "inception")
 
 
 def default_eval_reference(data: str) -> str:
-    """The held-out split of a registered data set (``mnist:test``), else the data itself."""
-    name = _dataset_name(data)
-    return f"{name}:test" if name is not None and name != "digits" else data
-
-
-def _dataset_name(data: str) -> str | None:
-    """The registered data set that ``data`` names (by the one spec grammar), else None."""
-    spec = parse_spec(data)
-    return spec.name if spec.kind == DATASET else None
+    """The held-out split of a registered data set (``mnist:test``, ``digits:test``), else the
+    data itself."""
+    name = registered_data_name(data)
+    return f"{name}:test" if name is not None else data
 
 
 class PeriodicEvaluator:

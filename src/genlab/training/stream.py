@@ -58,9 +58,16 @@ class DatasetStream:
         return uint8_to_signed(self.images[distributed.shard_rows(indices)])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position}
+        # The image count too: a resumed run on other data would continue some other run.
+        return {"epoch": self.epoch, "position": self.position, "images": len(self.images)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        saved = state.get("images")  # absent in checkpoints before genlab recorded it
+        if saved is not None and saved != len(self.images):
+            raise GenlabError(
+                f"the run trained on {saved} images and its data now holds {len(self.images)}; "
+                "resume it with the data it was trained on (see its config.json)"
+            )
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._order = self._permutation(self.epoch)
 

@@ -27,11 +27,11 @@ import torch
 from torch import nn
 
 from genlab import distributed
-from genlab.data.sources import open_source, parse_spec
+from genlab.data.sources import DATASET, open_source, parse_spec
 from genlab.data.toy import is_toy
 from genlab.errors import GenlabError, NonFiniteLossError
 from genlab.fileio import write_json
-from genlab.runs import CONFIG_FILE, MODEL_FILE, new_run_dir, truncate_metrics
+from genlab.runs import CONFIG_FILE, MODEL_FILE, new_run_dir, truncate_metrics, write_evaluation
 from genlab.runs import checkpoint as ckpt
 from genlab.training.config import TrainConfig, resumed_config
 from genlab.training.logging import RunLogger
@@ -39,6 +39,14 @@ from genlab.training.periodic_eval import PeriodicEvaluator
 from genlab.training.samples import save_samples
 from genlab.training.stream import DatasetStream, ToyStream
 from genlab.training.tasks import StepInputs, TrainingTask, make_task
+from genlab.training.verdict import (
+    Verdict,
+    final_eval_enabled,
+    judge,
+    plan_verdict,
+    verdict_files,
+    verdict_samples,
+)
 from genlab.training.weights import export_weights
 
 SAMPLE_GRID_SIZE = 64
@@ -129,6 +137,9 @@ class Trainer:
         # The task's dicts: checkpoints save and restore them by name.
         self.models, self.optimizers = self.task.models, self.task.optimizers
         self.evaluator = PeriodicEvaluator(config) if config.evaluation.enabled else None
+        # The verdict's features, reference and floor images are resolved now, so a missing
+        # file stops the start, not the end of a long run.
+        self.verdict_plan = plan_verdict(config) if final_eval_enabled(config) else None
 
     @classmethod
     def start(cls, config: TrainConfig) -> Trainer:
@@ -163,7 +174,7 @@ class Trainer:
         distributed.init()
         # Read by rank 0 and sent to all, so the run folder need only be on rank 0's disk.
         state = distributed.run_on_main(lambda: ckpt.load_latest_good_checkpoint(run_dir))
-        config = resumed_config(state["config"], **changes)
+        config = _before_the_digits_split(resumed_config(state["config"], **changes), state)
         trainer = cls(config, run_dir)
         trainer.load_state(state)
         finished = trainer.finished()  # on every process: it agrees on the clock collectively
@@ -274,6 +285,26 @@ class Trainer:
         with self.task.sampler() as sample:
             return self.evaluator(sample)
 
+    def final_verdict(self) -> Verdict | None:
+        """The verdict on the current generator (`genlab.training.verdict`), filed in the run's
+        ``evaluations/`` by rank 0; None when the run has none (``--no-final-eval``).
+
+        Under torchrun every process must call it: `genlab.evaluate` shares the extraction out
+        between them. Each draws the same samples (same weights, same noise).
+        """
+        plan = self.verdict_plan
+        if plan is None:
+            return None
+        with self.task.sampler() as sample:
+            images = verdict_samples(
+                sample, n=plan.n, latent_dim=self.config.model.latent_dim, device=plan.device
+            )
+        verdict = judge(plan, images)
+        if distributed.is_main():
+            for name, layout in verdict_files(verdict).items():
+                write_evaluation(self.run_dir, layout, name=name)
+        return verdict
+
     # ---------------------------------------------------------------- loop
     def _below_ceiling(self) -> bool:
         steps = self.config.schedule.steps
@@ -358,6 +389,21 @@ class Trainer:
         due = last or (steps and self.step % steps == 0) or slot > self._eval_slot
         self._eval_slot = slot
         return bool(due)
+
+
+def _before_the_digits_split(config: TrainConfig, state: dict[str, Any]) -> TrainConfig:
+    """``digits:all`` for a run on ``digits`` written before the data set had a test split.
+
+    ``digits`` meant all 1797 images then and is the first 1500 now (`genlab.data.digits`); such
+    a checkpoint's stream state lacks the image count genlab records since, so the run resumes on
+    the very images it trained on, and says so in its config.json.
+    """
+    if is_toy(config.data) or "images" in state.get("stream", {}):
+        return config
+    spec = parse_spec(config.data)
+    if spec.kind == DATASET and spec.name == "digits" and spec.split in (None, "train"):
+        config.data = "digits:all"
+    return config
 
 
 def _refuse_used_folder(run_dir: Path) -> None:

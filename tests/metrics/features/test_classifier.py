@@ -192,7 +192,7 @@ def _corrupt_copy(tmp_path):
 
 def test_corrupted_shipped_weights_raise_checksum_error(tmp_path, monkeypatch):
     corrupt = _corrupt_copy(tmp_path)
-    monkeypatch.setattr(clf, "shipped_weights_path", lambda: corrupt)
+    monkeypatch.setattr(clf, "shipped_weights_path", lambda *_: corrupt)
     with pytest.raises(ChecksumError, match=rf"{corrupt.name}.*expected {CLASSIFIER_MNIST_SHA256}"):
         ClassifierExtractor()
     with pytest.raises(ChecksumError, match="reinstall genlab"):

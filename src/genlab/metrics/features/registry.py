@@ -106,6 +106,11 @@ _EXTRACTORS: dict[str, _Entry] = {
         "128-D penultimate features of genlab's MNIST classifier, 1×28×28 input (options: "
         "weights, sha256, rgb, resize, batch_size, device)",
     ),
+    "classifier-digits": _Entry(
+        "genlab.metrics.features.classifier:DigitsClassifierExtractor",
+        "64-D penultimate features of genlab's 8×8 digits classifier, 1×8×8 input (options: "
+        "weights, sha256, rgb, resize, batch_size, device)",
+    ),
     **{
         f"dinov2-vit-{size}14": _Entry(
             f"genlab.metrics.features.dinov2:vit{size}14",
