@@ -152,3 +152,11 @@ def test_evaluating_a_run_files_the_result_in_it(tmp_path, monkeypatch):
         "digits", run_dir, metrics="fid,kid", features="pixels", n=40, cache=False, progress=False
     )
     assert json.loads(filed.read_text())[keys.FID] == pytest.approx(expected[keys.FID], rel=1e-12)
+
+
+def test_values_line_up_when_a_feature_space_lengthens_a_label():
+    protocol = {"features": {"extractor": "classifier-digits"}}
+    table = format_table({keys.FID: 17.0, keys.PRECISION: 0.5}, protocol)
+    first, second = table.splitlines()
+    assert first.startswith("FD_classifier-digits 17.0000")
+    assert first.index("17.0000") == second.index("0.5000")

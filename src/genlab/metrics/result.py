@@ -83,8 +83,12 @@ class EvaluationResult(Mapping[str, Any]):
 
 
 def format_table(values: Mapping[str, Any], protocol: Mapping[str, Any] | None = None) -> str:
-    """The table of `EvaluationResult.table`; rows and labels come from the metric registry."""
-    lines = []
+    """The table of `EvaluationResult.table`; rows and labels come from the metric registry.
+
+    Labels are padded to the longest shown (at least 10 characters), so values line up when a
+    feature space lengthens a name (``FD_classifier-digits``).
+    """
+    cells = []
     rows = _rows_in_space(protocol or {})
     for row in rows:
         key, spread = row.key, row.spread
@@ -100,13 +104,14 @@ def format_table(values: Mapping[str, Any], protocol: Mapping[str, Any] | None =
         high = values.get(key + keys.CI_HIGH_SUFFIX)
         if low is not None and high is not None:
             text += f"   95% CI [{show(low)}, {show(high)}]"
-        lines.append(f"{row.table_label:<10} {text}")
+        cells.append((row.table_label, text))
     shown = {key for row in rows for key in (row.key, row.spread) if key}
     shown |= {key for key in values if key.endswith((keys.CI_LOW_SUFFIX, keys.CI_HIGH_SUFFIX))}
     for key, value in values.items():  # anything else numeric a metric returns
         if key not in shown and key != PROTOCOL and _numeric(value):
-            lines.append(f"{key:<10} {_number(value)}")
-    return "\n".join(lines)
+            cells.append((key, _number(value)))
+    width = max([10, *(len(label) for label, _ in cells)])
+    return "\n".join(f"{label:<{width}} {text}" for label, text in cells)
 
 
 def _rows_in_space(protocol: Mapping[str, Any]) -> tuple[registry.ResultKey, ...]:
