@@ -3,6 +3,7 @@ here: speed is for the benchmarks themselves to report, as ratios measured in on
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -86,3 +87,44 @@ def test_gpu_check_dry_run_runs_every_section_on_the_cpu(
         assert (tmp_path / f"{name}.json").is_file(), name
     assert json.loads((tmp_path / "resume.json").read_text())["identical"]
     assert (tmp_path / "torchrun_eval.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+def test_quality_per_minute_prints_a_row_per_run_and_the_floor(
+    shared_data_dir, inception_weights_file, tmp_path
+):
+    table = tmp_path / "table.json"
+    out = run_script(
+        "quality_per_minute.py",
+        *("--minutes", "0.02", "--presets", "wgan-gp", "--n-inception", "20"),
+        *("--n-classifier", "50", "--json", str(table)),
+        env={
+            "GENLAB_DATA_DIR": str(shared_data_dir),
+            "GENLAB_INCEPTION_WEIGHTS": str(inception_weights_file),
+        },
+    )
+    for row in ("machine:", "textbook WGAN-GP loop", "preset wgan-gp", "floor (train[:n]"):
+        assert row in out
+    saved = json.loads(table.read_text())
+    assert [row["run"] for row in saved["rows"]] == ["textbook WGAN-GP loop", "preset wgan-gp"]
+    for row in saved["rows"]:
+        assert row["steps"] >= 1
+        assert row["inception_fid"] > 0
+        assert row["classifier_fd"] > 0
+    assert saved["rows"][0]["classifier_fd_ratio"] == 1.0
+    assert saved["floor"]["inception_fid"] > 0
+    assert saved["floor"]["classifier_fd"] > 0
+
+
+def test_quality_per_minute_reads_options_of_a_preset_entry():
+    # The default list holds `wgan:clip=0.001`, the lecture's c: its option must reach the config.
+    spec = importlib.util.spec_from_file_location("qpm", BENCHMARKS / "quality_per_minute.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.parse_entry("wgan:clip=0.001") == ("wgan", {"clip": 0.001})
+    assert module.parse_entry("wgan-gp:width=32:critic-norm=none") == (
+        "wgan-gp",
+        {"width": 32, "critic_norm": "none"},
+    )
+    assert "wgan:clip=0.001" in module.DEFAULT_PRESETS.split(",")
