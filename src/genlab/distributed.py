@@ -83,6 +83,20 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
+def finish() -> None:
+    """End this process's part of a job that went well: wait for every rank, then leave.
+
+    Without the wait, a rank with nothing left to do exits while rank 0 still writes (the report,
+    the last checkpoint), and torchrun stops the whole job as soon as any process ends badly.
+    Leaving explicitly, before the interpreter shuts down, keeps gloo's worker threads from being
+    torn down during finalisation, which aborts the process ("terminate called without an active
+    exception").
+    """
+    if active():
+        dist.barrier()
+    cleanup()
+
+
 def rank() -> int:
     """This process's rank, 0 … world_size() − 1 (0 without a process group)."""
     return dist.get_rank() if active() else 0
@@ -268,6 +282,7 @@ __all__ = [
     "barrier",
     "broadcast_object",
     "cleanup",
+    "finish",
     "gather_rows",
     "init",
     "is_main",

@@ -20,6 +20,8 @@ def test_no_process_group_without_several_processes(monkeypatch, world_size):
     assert distributed.init() is False
     assert not dist.is_initialized()
     assert (distributed.rank(), distributed.world_size(), distributed.is_main()) == (0, 1, True)
+    distributed.finish()  # nothing to wait for, nothing to leave
+    assert not dist.is_initialized()
 
 
 def test_collectives_return_their_inputs():

@@ -199,7 +199,7 @@ def main() -> None:
             results[job["name"]] = everyone
             with open(results_path, "w") as handle:
                 json.dump(results, handle)
-    distributed.cleanup()
+    distributed.finish()
 
 
 if __name__ == "__main__":

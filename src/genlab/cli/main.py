@@ -80,6 +80,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    _leave_process_group()
+
+
+def _leave_process_group() -> None:
+    """After a command that went well, let every rank of a torchrun job finish together."""
+    # Only a command that joined a job has a group to leave; importing torch to find out would
+    # slow every other command down.
+    distributed = sys.modules.get("genlab.distributed")
+    if distributed is not None:
+        distributed.finish()
 
 
 def _error_label() -> str:
