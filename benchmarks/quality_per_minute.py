@@ -8,10 +8,12 @@ scored by Inception FID of ``--n-inception`` samples against MNIST test[:n] and 
 The floor is each measure between MNIST train[:n] and test[:n]; the ratio column divides a run's
 value by the textbook loop's (below 1: better than the textbook loop).
 
-Runs are trained one after the other in this process, so a full run takes about
-(presets + 1) × minutes plus scoring. The measurement (issue 15, part 2) is the default:
+``--parallel`` runs (default 2) train side by side in child processes with ``--threads`` threads
+each (default 1), the protocol of the issue's baseline; each child trains and scores its share one
+after the other, so a full run takes about ⌈(presets + 1) / parallel⌉ × (minutes + scoring). The
+measurement (issue 15, part 2) is the default:
 
-    python benchmarks/quality_per_minute.py --threads 1 --json quality_per_minute.json
+    python benchmarks/quality_per_minute.py --json quality_per_minute.json
 
 on a quiet machine (needs GENLAB_DATA_DIR with mnist/ and, for Inception FID,
 GENLAB_INCEPTION_WEIGHTS; ``--skip-inception`` leaves that column out). Its table, with the
@@ -26,6 +28,8 @@ import ast
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +44,7 @@ from genlab.training.trainer import Trainer
 
 DEFAULT_PRESETS = "wgan-gp,wgan,sngan,dcgan,wgan:clip=0.001"
 TEXTBOOK = "textbook WGAN-GP loop"
+TEXTBOOK_ENTRY = "textbook"  # the textbook loop's place in the list of runs
 
 
 def machine() -> str:
@@ -165,61 +170,77 @@ def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=DEFAULT_PRESETS, help="comma-separated")
-    parser.add_argument("--minutes", type=float, default=10.0, help="training budget per run")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads while training")
-    parser.add_argument("--n-inception", type=int, default=1000)
-    parser.add_argument("--n-classifier", type=int, default=10_000)
-    parser.add_argument("--skip-inception", action="store_true")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="keep the run folders here")
-    parser.add_argument("--json", default=None, help="save the table here")
-    args = parser.parse_args()
-    entries = [entry.strip() for entry in args.presets.split(",") if entry.strip()]
+def run_entries(entries: list[str], args: argparse.Namespace, out: Path) -> list[dict]:
+    """Train and score each entry here, one after the other (``textbook`` is the textbook loop)."""
     scoring_threads = torch.get_num_threads()
-    print(f"machine: {machine()}")
-    print(
-        f"MNIST, {args.minutes:g} min of training per run, {args.threads} thread(s) each; "
-        f"Inception FID of {args.n_inception} vs test[:{args.n_inception}], classifier FD of "
-        f"{args.n_classifier} vs test[:{args.n_classifier}]\n",
-        flush=True,
-    )
-
-    rows: list[dict] = []
-    with tempfile.TemporaryDirectory() as temporary:
-        out = Path(args.out or temporary)
-        out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for entry in entries:
         torch.set_num_threads(args.threads)
-        generator, steps = textbook_loop(args)
-        torch.set_num_threads(scoring_threads)
-        scores = score(generator, args, value_range=(-1, 1))
-        rows.append({"run": TEXTBOOK, "steps": steps, **scores})
-        print(f"trained and scored {TEXTBOOK}: {steps} steps", flush=True)
-        for entry in entries:
-            torch.set_num_threads(args.threads)
+        if entry == TEXTBOOK_ENTRY:
+            generator, steps = textbook_loop(args)
+            torch.set_num_threads(scoring_threads)
+            row = {"run": TEXTBOOK, "steps": steps, **score(generator, args, value_range=(-1, 1))}
+        else:
             run_dir, steps = train_preset(entry, args, out)
             torch.set_num_threads(scoring_threads)
-            rows.append({"run": f"preset {entry}", "steps": steps, **score(run_dir, args)})
-            print(f"trained and scored preset {entry}: {steps} steps", flush=True)
+            row = {"run": f"preset {entry}", "steps": steps, **score(run_dir, args)}
+        rows.append(row)
+        print(f"trained and scored {row['run']}: {row['steps']} steps", flush=True)
+    return rows
 
-        floor = {"inception_fid": None}
-        common = dict(metrics="fid", data_dir=args.data_dir, progress=False)
-        if not args.skip_inception:
-            result = genlab.evaluate("mnist:test", "mnist:train", n=args.n_inception, **common)
-            floor["inception_fid"] = float(result["fid"])
-        result = genlab.evaluate(
-            "mnist:test", "mnist:train", n=args.n_classifier, features="classifier-mnist", **common
-        )
-        floor["classifier_fd"] = float(result["fid"])
 
-    base = rows[0]
+def run_side_by_side(entries: list[str], args: argparse.Namespace, out: Path) -> list[dict]:
+    """Share the entries out to ``--parallel`` child processes that run at the same time, each
+    with ``--threads`` threads (the issue's protocol: two runs side by side, one thread each)."""
+    groups = [entries[i :: args.parallel] for i in range(args.parallel)]
+    children = []
+    for index, group in enumerate(filter(None, groups)):
+        part = out / f"part-{index}.json"
+        command = [
+            sys.executable, __file__, "--entries", ",".join(group), "--parallel", "1",
+            "--minutes", str(args.minutes), "--threads", str(args.threads),
+            "--n-inception", str(args.n_inception), "--n-classifier", str(args.n_classifier),
+            "--seed", str(args.seed), "--out", str(out / f"runs-{index}"), "--json", str(part),
+            "--no-floor", *(["--skip-inception"] if args.skip_inception else []),
+            *(["--data-dir", args.data_dir] if args.data_dir else []),
+        ]  # fmt: skip
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        children.append((part, subprocess.Popen(command, env=env)))
+    for _, child in children:
+        if child.wait() != 0:
+            raise SystemExit(f"a side-by-side run failed (exit {child.returncode})")
+    by_run = {
+        row["run"]: row for part, _ in children for row in json.loads(part.read_text())["rows"]
+    }
+    names = [TEXTBOOK if e == TEXTBOOK_ENTRY else f"preset {e}" for e in entries]
+    return [by_run[name] for name in names]
+
+
+def measure_floor(args: argparse.Namespace) -> dict[str, float | None]:
+    """Each measure between MNIST train[:n] and test[:n]: what real images score."""
+    floor: dict[str, float | None] = {"inception_fid": None}
+    common = dict(metrics="fid", data_dir=args.data_dir, progress=False)
+    if not args.skip_inception:
+        result = genlab.evaluate("mnist:test", "mnist:train", n=args.n_inception, **common)
+        floor["inception_fid"] = float(result["fid"])
+    result = genlab.evaluate(
+        "mnist:test", "mnist:train", n=args.n_classifier, features="classifier-mnist", **common
+    )
+    floor["classifier_fd"] = float(result["fid"])
+    return floor
+
+
+def add_ratios(rows: list[dict]) -> None:
+    """Each value over the textbook loop's (below 1: better than the textbook loop)."""
+    base = next((row for row in rows if row["run"] == TEXTBOOK), None)
     for row in rows:
         for key in ("inception_fid", "classifier_fd"):
-            value, reference = row[key], base[key]
+            value = row[key]
+            reference = None if base is None else base[key]
             row[f"{key}_ratio"] = None if value is None or not reference else value / reference
+
+
+def print_table(rows: list[dict], floor: dict | None) -> None:
     print(f"\n{'run':<32} {'gen steps':>9} {'Inception FID':>13} {'ratio':>6} "
           f"{'classifier FD':>13} {'ratio':>6}")  # fmt: skip
     for row in rows:
@@ -228,11 +249,57 @@ def main() -> None:
             f"{fmt(row['inception_fid_ratio'], '.2f'):>6} {fmt(row['classifier_fd'], '.2f'):>13} "
             f"{fmt(row['classifier_fd_ratio'], '.2f'):>6}"
         )
-    floor_row = (
-        f"{'floor (train[:n] vs test[:n])':<32} {'-':>9} {fmt(floor['inception_fid'], '.1f'):>13} "
-        f"{'':>6} {fmt(floor['classifier_fd'], '.2f'):>13}"
+    if floor is not None:
+        print(
+            f"{'floor (train[:n] vs test[:n])':<32} {'-':>9} "
+            f"{fmt(floor['inception_fid'], '.1f'):>13} {'':>6} "
+            f"{fmt(floor['classifier_fd'], '.2f'):>13}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", default=DEFAULT_PRESETS, help="comma-separated")
+    parser.add_argument(
+        "--textbook", action=argparse.BooleanOptionalAction, default=True,
+        help="train the textbook WGAN-GP loop too (the ratios' reference)",
+    )  # fmt: skip
+    parser.add_argument("--entries", default=None, help=argparse.SUPPRESS)  # a child's share
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget per run")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
+    parser.add_argument("--parallel", type=int, default=2, help="runs side by side")
+    parser.add_argument("--n-inception", type=int, default=1000)
+    parser.add_argument("--n-classifier", type=int, default=10_000)
+    parser.add_argument("--skip-inception", action="store_true")
+    parser.add_argument("--floor", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="keep the run folders here")
+    parser.add_argument("--json", default=None, help="save the table here")
+    args = parser.parse_args()
+    if args.entries is not None:
+        entries = args.entries.split(",")
+    else:
+        presets = [entry.strip() for entry in args.presets.split(",") if entry.strip()]
+        entries = [TEXTBOOK_ENTRY] * args.textbook + presets
+    print(f"machine: {machine()}")
+    print(
+        f"MNIST, {args.minutes:g} min of training per run, {args.threads} thread(s) each, "
+        f"{args.parallel} side by side; Inception FID of {args.n_inception} vs "
+        f"test[:{args.n_inception}], classifier FD of {args.n_classifier} vs "
+        f"test[:{args.n_classifier}]\n",
+        flush=True,
     )
-    print(floor_row)
+    with tempfile.TemporaryDirectory() as temporary:
+        out = Path(args.out or temporary)
+        out.mkdir(parents=True, exist_ok=True)
+        if args.parallel > 1:
+            rows = run_side_by_side(entries, args, out)
+        else:
+            rows = run_entries(entries, args, out)
+    floor = measure_floor(args) if args.floor else None
+    add_ratios(rows)
+    print_table(rows, floor)
     if args.json:
         table = {"machine": machine(), "options": vars(args), "rows": rows, "floor": floor}
         Path(args.json).write_text(json.dumps(table, indent=2) + "\n")

@@ -58,6 +58,21 @@ def test_resume_reproduces_the_uninterrupted_losses(tiny_config, tmp_path, prese
     assert len(losses(whole)) == 6
 
 
+def test_a_lazy_penalty_falls_on_every_kth_critic_update_and_resumes_exactly(tiny_config, tmp_path):
+    # 5 critic updates a step, the penalty on every 3rd: a resume after step 2 (update 10) must
+    # pick up the count mid-cycle, or the penalised updates shift and the losses part.
+    lazy = dict(gp_every=3, checkpoint_every=2)
+    whole = Trainer.start(tiny_config("wgan-gp", tmp_path / "whole", **lazy))
+    whole.train()
+    assert whole.task.critic_updates == 30
+    assert whole.task._penalty_scale() == 3.0  # update 30 is the next penalised one
+    half = Trainer.start(tiny_config("wgan-gp", tmp_path / "half", steps=2, **lazy)).train()
+    Trainer.resume(half, steps=6).train()
+    assert losses(half) == losses(whole.run_dir)
+    every = Trainer.start(tiny_config("wgan-gp", tmp_path / "every")).train()
+    assert losses(every)[1:] != losses(whole.run_dir)[1:]  # the lazy runs trained otherwise
+
+
 def test_resume_continues_from_the_newest_checkpoint_after_extra_logging(tiny_config, tmp_path):
     # A run killed after step 4 has logged step 4 but its newest checkpoint is step 3:
     # the log is cut back to step 3 and continues exactly.

@@ -115,6 +115,12 @@ def _plain(value: object) -> str:
     help="Gradient-penalty weight λ.  " + _default("gp_weight", gan_only=True),
 )
 @click.option(
+    "--gp-every",
+    type=int,
+    help="Lazy gradient penalty: apply it on every k-th critic step only, weighted by k "
+    "(StyleGAN2's lazy regularisation).  " + _default("gp_every", gan_only=True),
+)
+@click.option(
     "--n-critic",
     type=int,
     help="Critic steps per generator step.  " + _default("n_critic", gan_only=True),

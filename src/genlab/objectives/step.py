@@ -28,14 +28,20 @@ def critic_step(
     method: LipschitzMethod,
     real: torch.Tensor,
     fake: torch.Tensor,
+    *,
+    penalty_scale: float = 1.0,
 ) -> CriticStep:
     """Score both batches, add the Lipschitz penalty, take one optimiser step, then apply the
-    method's post-step hook (weight clipping). ``fake`` should carry no generator graph."""
+    method's post-step hook (weight clipping). ``fake`` should carry no generator graph.
+
+    ``penalty_scale`` multiplies the penalty in the loss; 0 skips computing it (lazy regularisation
+    applies it on every k-th update with scale k). The returned ``penalty`` is unscaled.
+    """
     real_scores, fake_scores = critic(real), critic(fake)
     loss = objective.critic_loss(real_scores, fake_scores)
-    penalty = method.penalty(critic, real, fake)
+    penalty = method.penalty(critic, real, fake) if penalty_scale else None
     if penalty is not None:
-        loss = loss + penalty
+        loss = loss + penalty_scale * penalty
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()

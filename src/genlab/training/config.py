@@ -55,12 +55,15 @@ class ObjectiveConfig:
     lipschitz: str = "gp"
     clip: float = 0.01
     gp_weight: float = 10.0
+    # Lazy regularisation (StyleGAN2's for R1): the penalty on every k-th critic update only,
+    # weighted by k so its expected gradient is unchanged; 1 is the paper's every update.
+    gp_every: int = 1
     n_critic: int = 5  # critic updates per generator update
     beta: float = 1.0  # the VAE's KL weight
     sigma: float = 0.1  # the VAE's Gaussian likelihood scale
 
     def __post_init__(self) -> None:
-        _at_least_one(self, ("n_critic",))
+        _at_least_one(self, ("n_critic", "gp_every"))
         _positive(self, ("clip", "sigma"))
         for name in ("gp_weight", "beta"):
             if not getattr(self, name) >= 0:

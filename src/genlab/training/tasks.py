@@ -175,6 +175,7 @@ class GANTask(_TaskState):
     ) -> None:
         objective, optimiser = config.objective, config.optimiser
         self.n_critic, self.inputs = objective.n_critic, inputs
+        self.gp_every, self.critic_updates = objective.gp_every, 0
         self.objective = make_adversarial_objective(objective.loss)
         self.lipschitz = make_lipschitz_method(
             objective.lipschitz, clip=objective.clip, gp_weight=objective.gp_weight
@@ -212,7 +213,9 @@ class GANTask(_TaskState):
                 self.lipschitz,
                 real,
                 fake,
+                penalty_scale=self._penalty_scale(),
             )
+            self.critic_updates += 1
             # Checked after the update: a non-finite loss stops the run before the weights it
             # spoiled can reach a checkpoint (save_checkpoint also refuses non-finite weights).
             # The mean over processes, so that all stop together.
@@ -245,6 +248,17 @@ class GANTask(_TaskState):
             values["loss_generator"] = mean_loss_generator.item()
             values["grad_norm_generator"] = grad_norm(generator)
         return values
+
+    def _penalty_scale(self) -> float:
+        """k on every k-th critic update and 0 on the others (k = ``gp_every``; 1: always 1)."""
+        return float(self.gp_every) if self.critic_updates % self.gp_every == 0 else 0.0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "critic_updates": self.critic_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.critic_updates = state.get("critic_updates", 0)  # absent before lazy penalties
 
     @property
     def sampling_network(self) -> nn.Module:
