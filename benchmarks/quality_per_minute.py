@@ -185,7 +185,11 @@ def run_entries(entries: list[str], args: argparse.Namespace, out: Path) -> list
             torch.set_num_threads(scoring_threads)
             row = {"run": f"preset {entry}", "steps": steps, **score(run_dir, args)}
         rows.append(row)
-        print(f"trained and scored {row['run']}: {row['steps']} steps", flush=True)
+        print(
+            f"trained and scored {row['run']}: {row['steps']} steps, Inception FID "
+            f"{fmt(row['inception_fid'], '.1f')}, classifier FD {row['classifier_fd']:.2f}",
+            flush=True,
+        )
     return rows
 
 

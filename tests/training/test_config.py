@@ -151,3 +151,16 @@ def test_the_main_job_tuning_applies_to_wgan_gp_on_digits_only():
         1e-4,
         0.0,
     )
+
+
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_auto_precision_is_bf16_only_on_a_cpu_with_bf16_instructions(monkeypatch, native_bf16):
+    import torch
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native_bf16)
+    on_cpu = resolve_config("dcgan", data="mnist", precision="auto")
+    assert on_cpu.precision == ("bf16" if native_bf16 else "fp32")  # config.json records it
+    assert resolve_config("dcgan", data="mnist", precision="auto", device="cuda").precision == (
+        "fp32"
+    )
+    assert resolve_config("dcgan", data="mnist", precision="fp32").precision == "fp32"
