@@ -107,7 +107,7 @@ def test_an_old_flat_config_json_loads_and_reads_by_flat_names():
     assert "model" not in saved  # the flat form of genlab 0.1.0
     config = TrainConfig.from_dict(saved)
     # Options added since then take their defaults: the verdict's switch (None: by data set).
-    added = {"eval_final": None}
+    added = {"eval_final": None, "gp_every": 1}
     assert json.loads(json.dumps(config.to_flat())) == {**saved, **added}
     assert flat_config(saved) == saved
     assert flat_config(json.loads(json.dumps(config.to_dict()))) == {**saved, **added}
@@ -130,7 +130,7 @@ def test_every_kind_has_a_training_task():
     assert set(TASKS) == set(KINDS)
 
 
-def test_the_main_job_tuning_applies_to_wgan_gp_on_digits_only():
+def test_each_data_tuning_applies_to_its_data_set_only():
     main_job = resolve_config("wgan-gp")
     assert (main_job.schedule.steps, main_job.optimiser.lr_generator) == (1500, 3e-4)
     assert (main_job.optimiser.lr_critic, main_job.optimiser.ema) == (3e-4, 0.99)
@@ -138,12 +138,30 @@ def test_the_main_job_tuning_applies_to_wgan_gp_on_digits_only():
     assert (main_job.objective.loss, main_job.objective.gp_weight) == ("wasserstein", 10.0)
     assert (main_job.objective.n_critic, main_job.optimiser.betas) == (5, (0.5, 0.9))
     assert resolve_config("wgan-gp", data="digits:train").optimiser.ema == 0.99
-    paper = resolve_config("wgan-gp", data="mnist")
+    paper = resolve_config("wgan-gp", data="cifar10-jpeg")
     assert (paper.schedule.steps, paper.optimiser.lr_generator, paper.optimiser.ema) == (
         1000,
         1e-4,
         0.0,
     )
+    # On MNIST every GAN preset trains narrower networks with an EMA; the papers' methods stay.
+    for preset, method in [
+        ("wgan-gp", ("gp", 10.0, 5, "adam", (0.5, 0.9))),
+        ("wgan", ("clip", 10.0, 5, "rmsprop", (0.5, 0.9))),
+        ("sngan", ("sn", 10.0, 1, "adam", (0.5, 0.999))),
+        ("dcgan", ("none", 10.0, 1, "adam", (0.5, 0.999))),
+    ]:
+        mnist = resolve_config(preset, data="mnist")
+        objective, optimiser = mnist.objective, mnist.optimiser
+        assert (mnist.model.width, optimiser.ema) == (32, 0.99)
+        assert (
+            objective.lipschitz,
+            objective.gp_weight,
+            objective.n_critic,
+            optimiser.name,
+            optimiser.betas,
+        ) == method
+    assert resolve_config("wgan", data="mnist").objective.clip == 0.01
     assert resolve_config("wgan", data="digits").optimiser.ema == 0.0
     given = resolve_config("wgan-gp", lr_generator=1e-4, ema=0.0, steps=7)  # the user's win
     assert (given.schedule.steps, given.optimiser.lr_generator, given.optimiser.ema) == (
