@@ -92,7 +92,11 @@ def _clip(config: dict[str, Any]) -> str:
 
 
 def _gp_weight(config: dict[str, Any]) -> str:
-    return _plain(config.get("gp_weight")) if config.get("lipschitz") == "gp" else MISSING
+    if config.get("lipschitz") != "gp":
+        return MISSING
+    every = config.get("gp_every", 1)
+    lazy = f", lazy: every {every} critic steps, weighted by {every}" if every > 1 else ""
+    return _plain(config.get("gp_weight")) + lazy
 
 
 def _learning_rates(run: RunSummary) -> str:
