@@ -179,7 +179,7 @@ def _plain(value: object) -> str:
     type=click.Choice(["fp32", "bf16", "auto"]),
     help="Forward passes in float32, or under bfloat16 autocast (weights stay float32); auto: "
     "bf16 where the CPU has bf16 instructions (AVX512-BF16, AMX), else fp32.  "
-    "[default: fp32; auto for the DCGAN presets on MNIST]",
+    "[default: fp32; auto for the GAN presets on MNIST]",
 )
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--no-tensorboard", is_flag=True, help="Do not write TensorBoard scalars.")
