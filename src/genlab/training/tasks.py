@@ -137,8 +137,8 @@ def _eval_mode(model: nn.Module, sample: Sampler) -> Iterator[Sampler]:
 class _TaskState:
     """Checkpoint state shared by the tasks: networks, optimisers and the EMA (None if none).
 
-    Every checkpoint has an ``"ema"`` key, None when the task keeps no EMA, so checkpoints of
-    every kind share one set of keys.
+    Every checkpoint has ``"ema"`` and ``"ema_updates"`` keys, None when the task keeps no EMA, so
+    checkpoints of every kind share one set of keys.
     """
 
     models: dict[str, nn.Module]
@@ -150,6 +150,7 @@ class _TaskState:
             "models": {name: m.state_dict() for name, m in self.models.items()},
             "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
             "ema": None if self.ema is None else self.ema.state_dict(),
+            "ema_updates": None if self.ema is None else self.ema.updates,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -158,7 +159,7 @@ class _TaskState:
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
         if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
+            self.ema.load_state_dict(state["ema"], updates=state.get("ema_updates"))
 
 
 class GANTask(_TaskState):

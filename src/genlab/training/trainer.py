@@ -196,7 +196,7 @@ class Trainer:
             "model_config": self.model_config.to_dict(),
             "step": self.step,
             "elapsed": self.elapsed,
-            **self.task.state_dict(),  # "models", "optimizers", "ema"
+            **self.task.state_dict(),  # "models", "optimizers", "ema", "ema_updates"
             "stream": self.stream.state_dict(),
             "latent_noise": self.latent_noise.get_state(),
             "rng": rng,
