@@ -3,10 +3,12 @@
 1. Throughput: genlab's whole feature pipeline — decode uint8 images from a real image folder
    (PNG files, or the CIFAR-10 JPEG tar), TF1 bilinear resize to 299, (x - 128) / 128, the FID
    Inception network, streaming mean/covariance update (`genlab.metrics.evaluate.extract`) —
-   against the bare network forward (`FIDInceptionV3.pool3`) on the same images already resized
-   to 299×299 float tensors, at the same batch size, same threads, same process. The arms
+   against the bare network forward (`InceptionExtractor.pool3`: on CPU the batch's parts run
+   side by side, one thread each) on the same images already resized to 299×299 float tensors,
+   at the same batch size, same threads, same process, and against the same forward with every
+   thread on each layer (torch's intra-op default, what genlab ran before the lanes). The arms
    alternate batch by batch (each timed alone, decoding included), so load from other processes
-   falls on both alike; the ratio of images/s should stay at or above 0.85.
+   falls on all alike; the pipeline's ratio of images/s should stay at or above 0.85.
    A third arm, alternating with the other two, times large fp32 matrix products (n = 2048): the
    best of them is the machine's attainable peak in this process and this load, GFLOP/s (the
    best, not the mean: on shared cores the mean would fall with other jobs' load, and a "peak"
@@ -72,9 +74,14 @@ def image_folder(kind: str, count: int, workdir: Path) -> Path:
     return workdir / "mnist-png"
 
 
-def throughput(folder: Path, batch_size: int, batches: int) -> tuple[float, float, float]:
-    """(pipeline images/s, bare forward images/s, peak GFLOP/s), arms alternating batch by batch;
-    the peak is the best fp32 matrix product measured between them."""
+def throughput(folder: Path, batch_size: int, batches: int) -> tuple[float, float, float, float]:
+    """(pipeline images/s, bare forward images/s, bare intra-op images/s, peak GFLOP/s), arms
+    alternating batch by batch; the peak is the best fp32 matrix product measured between them.
+
+    The bare forward runs the network as the extractor does (on CPU, the batch's parts side by
+    side, one thread each: `genlab.metrics.features.lanes`); the intra-op arm runs the whole batch
+    through the network with every thread on each layer, torch's default.
+    """
     extractor = InceptionExtractor(batch_size=batch_size)
     count = batch_size * batches
     source = FolderSource(str(folder), path=folder, n=count)
@@ -84,8 +91,9 @@ def throughput(folder: Path, batch_size: int, batches: int) -> tuple[float, floa
         for batch in source.batches(batch_size)
     ]
     single = [_one_batch_source(folder, index, batch_size) for index in range(batches)]
-    pipeline_seconds, bare_seconds = 0.0, 0.0
+    pipeline_seconds, bare_seconds, intra_op_seconds = 0.0, 0.0, 0.0
     _bare(extractor, pre_resized[0])  # warm-up: allocations and kernel selection
+    _intra_op(extractor, pre_resized[0])
     peak = _matmul_gflops()
     for index in range(batches):
         start = time.perf_counter()
@@ -96,8 +104,11 @@ def throughput(folder: Path, batch_size: int, batches: int) -> tuple[float, floa
         start = time.perf_counter()
         _bare(extractor, pre_resized[index])
         bare_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        _intra_op(extractor, pre_resized[index])
+        intra_op_seconds += time.perf_counter() - start
         peak = max(peak, _matmul_gflops())
-    return count / pipeline_seconds, count / bare_seconds, peak
+    return count / pipeline_seconds, count / bare_seconds, count / intra_op_seconds, peak
 
 
 def _matmul_gflops(size: int = 2048, repeats: int = 3) -> float:
@@ -209,8 +220,12 @@ def _median_run(runs: list[tuple[float, float]]) -> tuple[float, float]:
     return sorted(runs)[len(runs) // 2][0], runs[0][1]
 
 
-@torch.inference_mode()
 def _bare(extractor: InceptionExtractor, x: torch.Tensor) -> torch.Tensor:
+    return extractor.pool3(x)
+
+
+@torch.inference_mode()
+def _intra_op(extractor: InceptionExtractor, x: torch.Tensor) -> torch.Tensor:
     return extractor.network.pool3(x)
 
 
@@ -327,7 +342,9 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as workdir:
         folder = image_folder(args.source, args.batch_size * args.batches, Path(workdir))
-        pipeline_rate, bare_rate, peak = throughput(folder, args.batch_size, args.batches)
+        pipeline_rate, bare_rate, intra_op_rate, peak = throughput(
+            folder, args.batch_size, args.batches
+        )
         a, b = png_pair(args.e2e_n, Path(workdir))
         weights = torch_fidelity_weights(Path(workdir)) if args.torch_fidelity else None
         genlab_runs, fidelity_runs = [], []
@@ -347,6 +364,10 @@ def main() -> None:
     )
     print(f"{'arm':<52} {'images/s':>9} {'ratio':>7}")
     print(f"{'bare pool3 forward, pre-resized 299×299 float':<52} {bare_rate:>9.2f} {1:>7.3f}")
+    print(
+        f"{'  the same, all threads on each layer (intra-op)':<52} {intra_op_rate:>9.2f} "
+        f"{intra_op_rate / bare_rate:>7.3f}"
+    )
     print(
         f"{'genlab pipeline: decode, TF1 resize, network, stats':<52} {pipeline_rate:>9.2f} "
         f"{pipeline_rate / bare_rate:>7.3f}"

@@ -134,7 +134,8 @@ def _plain(value: object) -> str:
 @click.option(
     "--ema",
     type=float,
-    help="Generator EMA decay, e.g. 0.999 (0: off).  [default: 0; wgan-gp on digits 0.99]",
+    help="Generator EMA decay, e.g. 0.999 (0: off), warmed up as min(d, (1+t)/(10+t)) at step t."
+    "  [default: 0; 0.99 for wgan-gp on digits and the GAN presets on MNIST]",
 )
 @click.option(
     "--likelihood",

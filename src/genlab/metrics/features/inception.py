@@ -32,6 +32,7 @@ from genlab.metrics.features.inception_net import (
     POOL3,
     FIDInceptionV3,
 )
+from genlab.metrics.features.lanes import Lanes, cpu_lanes
 from genlab.metrics.features.pil_resize import pil_bicubic_float
 from genlab.metrics.features.registry import ExtractorCapabilities
 from genlab.metrics.features.tf_resize import tf1_bilinear_resize
@@ -151,6 +152,9 @@ class InceptionExtractor:
         self.network.fold_batch_norms()
         # oneDNN's convolutions run faster on NHWC tensors on CPU; CUDA's cuDNN likewise.
         self.network.to(self.device, memory_format=torch.channels_last)
+        # On CPU, each batch's parts run side by side, one core each (`lanes`): faster than
+        # splitting every layer across the cores (benchmarks/fid_throughput.py).
+        self._lanes = Lanes(cpu_lanes(self.device))
 
     def _arithmetic(self) -> contextlib.AbstractContextManager:
         if self.precision == "bf16":
@@ -163,11 +167,20 @@ class InceptionExtractor:
             batch = images[start : start + self.batch_size].to(self.device)
             yield preprocess_uint8(batch, self.resize).contiguous(memory_format=torch.channels_last)
 
+    def _lane_pool3(self, part: torch.Tensor) -> torch.Tensor:
+        # inference mode and autocast are thread-local: set here, in the lane that runs the part.
+        with torch.inference_mode(), self._arithmetic():
+            return self.network.pool3(part).float()
+
+    def pool3(self, batch: torch.Tensor) -> torch.Tensor:
+        """pool3 features (N, 2048) float32 of a pre-processed batch (N×3×299×299 in [-1, 1]),
+        run the way `__call__` runs the network: on CPU, the batch's parts side by side."""
+        return self._lanes(self._lane_pool3, batch)
+
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """pool3 features (N, 2048) float32 of uint8 images N×C×H×W (C = 1 or 3, any H, W)."""
-        with self._arithmetic():
-            parts = [self.network.pool3(batch).float().cpu() for batch in self._batches(images)]
+        parts = [self.pool3(batch).cpu() for batch in self._batches(images)]
         return torch.cat(parts) if parts else torch.empty(0, FEATURE_DIM)
 
     @torch.inference_mode()
@@ -183,7 +196,7 @@ class InceptionExtractor:
             if features is not None:
                 return self.network.logits_from_pool3(features.to(self.device)).float().cpu()
             parts = [
-                self.network.logits_from_pool3(self.network.pool3(batch)).float().cpu()
+                self.network.logits_from_pool3(self.pool3(batch)).float().cpu()
                 for batch in self._batches(images)
             ]
         return torch.cat(parts) if parts else torch.empty(0, NUM_CLASSES)
