@@ -113,7 +113,11 @@ def clipping(
 @experiment.command("compare")
 @_common_options("compare", "Seconds per model, one seed, small samples: a smoke run.")
 @click.option(
-    "--minutes", type=float, default=2.0, show_default=True, help="Training time per run."
+    "--minutes",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Training time per run (5: the Wasserstein models need it to draw digits).",
 )
 @click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per model.")
 @click.option(
@@ -130,7 +134,7 @@ def clipping(
 @click.option(
     "--eval-seconds",
     type=float,
-    default=15.0,
+    default=30.0,
     show_default=True,
     help="Training seconds between classifier-FID evaluations (the curves).",
 )

@@ -94,12 +94,12 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
 class CompareSettings:
     """Everything that shapes a comparison; written beside the results."""
 
-    minutes: float = 2.0
+    minutes: float = 5.0
     seeds: tuple[int, ...] = (0, 1, 2)
     models: tuple[str, ...] = tuple(MODELS)
     n: int = 2000
     inception_n: int = 300
-    eval_seconds: float = 15.0
+    eval_seconds: float = 30.0
     eval_n: int = 1000
     limit: int | None = None
     data_dir: str | None = None
