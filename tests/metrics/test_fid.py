@@ -112,6 +112,53 @@ def test_non_psd_second_covariance_is_rejected():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.diag([1.0, -1.0]))
 
 
+@pytest.mark.parametrize(("n1", "n2"), [(5, 40), (40, 5), (20, 20), (200, 12)])
+def test_rank_deficient_covariances_match_the_nuclear_norm(n1, n2):
+    # Σ₁ = AAᵀ and Σ₂ = BBᵀ (rank n − 1 < d, as from n ≤ d samples): Σ₁Σ₂ has the non-zero
+    # eigenvalues of (AᵀB)(AᵀB)ᵀ, so Tr((Σ₁Σ₂)^½) is the sum of the singular values of AᵀB.
+    rng = np.random.default_rng(n1 * 1000 + n2)
+    d = 64
+    a = rng.normal(size=(n1, d)) @ rng.normal(size=(d, d)) / d
+    b = rng.normal(size=(n2, d)) @ rng.normal(size=(d, d)) / d + 0.1
+    centred_a, centred_b = a - a.mean(0), b - b.mean(0)
+    factor_a, factor_b = centred_a.T / np.sqrt(n1 - 1), centred_b.T / np.sqrt(n2 - 1)
+    nuclear = np.linalg.svd(factor_a.T @ factor_b, compute_uv=False).sum()
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    assert fid_module.trace_sqrt_product(sigma_a, sigma_b) == pytest.approx(nuclear, rel=1e-9)
+    expected = float(
+        (a.mean(0) - b.mean(0)) @ (a.mean(0) - b.mean(0))
+        + np.trace(sigma_a)
+        + np.trace(sigma_b)
+        - 2 * nuclear
+    )
+    value = frechet_distance(a.mean(0), sigma_a, b.mean(0), sigma_b)
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 5, 64, 300])
+def test_psd_factor_reconstructs_the_covariance_at_its_rank(n):
+    rng = np.random.default_rng(n)
+    samples = rng.normal(size=(n, 64)) @ rng.normal(size=(64, 64))
+    sigma = np.cov(samples, rowvar=False) if n > 1 else np.zeros((64, 64))
+    factor = fid_module.psd_factor(sigma, "covariance")
+    assert factor.shape == (64, min(n - 1, 64))
+    np.testing.assert_allclose(factor @ factor.T, sigma, atol=1e-10 * max(np.abs(sigma).max(), 1))
+
+
+def test_indefinite_covariance_with_a_zero_diagonal_is_rejected():
+    # No pivot is positive, so a factorisation alone would return rank 0; the residual catches it.
+    swap = np.array([[0.0, 1.0], [1.0, 0.0]])
+    with pytest.raises(GenlabError, match="first covariance is not positive semi-definite"):
+        frechet_distance(np.zeros(2), swap, np.zeros(2), np.eye(2))
+
+
+def test_zero_covariance_leaves_the_other_trace():
+    rng = np.random.default_rng(7)
+    sigma = _random_spd(rng, 16)
+    value = frechet_distance(np.zeros(16), np.zeros((16, 16)), np.zeros(16), sigma)
+    assert value == pytest.approx(np.trace(sigma), rel=1e-12)
+
+
 def test_dimension_mismatch_is_rejected():
     with pytest.raises(GenlabError, match="3 features per sample but second Gaussian has 2"):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(2), np.eye(2))

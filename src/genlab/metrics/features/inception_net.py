@@ -107,6 +107,7 @@ class BasicConv2d(nn.Module):
             bn.weight.double(),
             bn.bias.double(),
         )
+        # Built on the meta device (no random initialisation to overwrite), then given its tensors.
         folded = nn.Conv2d(
             conv.in_channels,
             conv.out_channels,
@@ -114,12 +115,11 @@ class BasicConv2d(nn.Module):
             stride=conv.stride,
             padding=conv.padding,
             bias=True,
-            device=conv.weight.device,
-            dtype=dtype,
+            device="meta",
         )
-        folded.weight.copy_(weight.to(dtype))
-        folded.bias.copy_(bias.to(dtype))
-        folded.requires_grad_(False)
+        device = conv.weight.device
+        folded.weight = nn.Parameter(weight.to(device, dtype), requires_grad=False)
+        folded.bias = nn.Parameter(bias.to(device, dtype), requires_grad=False)
         self.conv = folded
         self.bn = nn.Identity()
 
