@@ -29,8 +29,8 @@ from genlab.metrics.validation import (
     warn_if_rank_deficient,
 )
 
-#: Eigenvalues below −tolerance·λ_max (or a pivoted Cholesky residual above tolerance·max|Σ|)
-#: reject a covariance as not positive semi-definite. Storing a PSD matrix in float32 moves its
+#: A pivoted Cholesky residual above tolerance·max|Σ| rejects a covariance as not positive
+#: semi-definite. Storing a PSD matrix in float32 moves it by about 2⁻²⁴·max|Σ| per entry and its
 #: eigenvalues by up to about d·2⁻²⁴·λ_max (≈1e-4 for d = 2048), so anything beyond this is not
 #: round-off but a matrix that is no covariance.
 _PSD_TOLERANCE = 1e-4
@@ -79,46 +79,44 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """Tr((Σ₁Σ₂)^{1/2}) for symmetric PSD Σ₁, Σ₂, from a pivoted Cholesky factor and one
-    symmetric eigenproblem.
+    """Tr((Σ₁Σ₂)^{1/2}) for symmetric PSD Σ₁, Σ₂, from pivoted Cholesky factors.
 
     Each covariance is factored as Σ = F Fᵀ with F of shape d × r, r its numerical rank
-    (`psd_factor`). With Σ₁ = F Fᵀ, Σ₁Σ₂ = F (FᵀΣ₂), and AB and BA share their non-zero
-    eigenvalues, so Σ₁Σ₂ has those of M = Fᵀ Σ₂ F (r × r, symmetric PSD) and zeros. The trace
-    of the principal square root is then Σᵢ √λᵢ(M); the factor of smaller rank is used. This
-    never forms a general matrix square root of Σ₁Σ₂, whose complex round-off (imaginary parts,
-    slightly negative eigenvalues) would need ad-hoc fixing, and it is exact for the singular
-    covariances N ≤ d samples give (rank N − 1), where the eigenproblem shrinks to N − 1.
-    Tiny negative eigenvalues from round-off are clamped to 0 before the square root. Measured
-    on 2 CPU cores at d = 2048, float64: 0.5 s for N = 500 and 1.5 s for N = 5 000 against
-    2.0 s for the symmetric square root Σ₁^{1/2} Σ₂ Σ₁^{1/2} by `eigh` (and 15-17 s for
-    ``scipy.linalg.sqrtm(Σ₁Σ₂)``), agreeing with both to 1e-9 relative.
+    (`psd_factor`). Then Σ₁Σ₂ = F₁ (F₁ᵀF₂) F₂ᵀ, and AB and BA share their non-zero eigenvalues,
+    so those of Σ₁Σ₂ are the eigenvalues of G Gᵀ with G = F₁ᵀF₂ (r₁ × r₂): the squared singular
+    values of G. The trace of the principal square root is Σᵢ √λᵢ(G Gᵀ), a symmetric PSD
+    eigenproblem of size min(r₁, r₂). This never forms a general matrix square root of Σ₁Σ₂,
+    whose complex round-off (imaginary parts, slightly negative eigenvalues) would need ad-hoc
+    fixing, and it is exact for the singular covariances N ≤ d samples give (rank N − 1), where
+    the work shrinks with N. Tiny negative eigenvalues from round-off are clamped to 0 before
+    the square root. Measured on 2 CPU cores at d = 2048, float64 (`benchmarks/fid_throughput.py`):
+    see docs/evaluation.md; against ``scipy.linalg.sqrtm(Σ₁Σ₂)`` it agrees to 1e-15 relative.
 
     Raises
     ------
     GenlabError
-        If either covariance, or M, is not PSD (beyond round-off: `_PSD_TOLERANCE`).
+        If either covariance is not PSD (beyond round-off: `_PSD_TOLERANCE`).
     """
-    factor1 = psd_factor(sigma1, "first covariance")
-    factor2 = psd_factor(sigma2, "second covariance")
-    if factor1.shape[1] <= factor2.shape[1]:
-        factor, other, other_name = factor1, sigma2, "second covariance"
-    else:
-        factor, other, other_name = factor2, sigma1, "first covariance"
-    middle = factor.T @ other @ factor
-    middle_eigenvalues = np.linalg.eigvalsh((middle + middle.T) / 2)
-    _check_psd(middle_eigenvalues, other_name)
-    return float(np.sqrt(np.clip(middle_eigenvalues, 0.0, None)).sum())
+    cross = psd_factor(sigma1, "first covariance").T @ psd_factor(sigma2, "second covariance")
+    gram = cross @ cross.T if cross.shape[0] <= cross.shape[1] else cross.T @ cross
+    eigenvalues = np.linalg.eigvalsh(gram)
+    return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
 
 
 def psd_factor(sigma: np.ndarray, what: str) -> np.ndarray:
     """F (d × r) with Σ = F Fᵀ for a symmetric PSD Σ, r its numerical rank.
 
     LAPACK's pivoted Cholesky (``dpstrf``, Higham 1990) stops once every remaining diagonal
-    pivot is below d·ε·max Σᵢᵢ, so r is the rank up to round-off and the cost is O(d²r). A
-    matrix that is not PSD is caught by its residual: for a PSD Σ the part left unfactored is
-    itself PSD with a tiny diagonal, so all its entries are tiny; anything larger than
-    `_PSD_TOLERANCE`·max|Σ| is no covariance.
+    pivot is below d·ε·max Σᵢᵢ, so r is the rank up to round-off and the cost is O(d²r). At
+    full rank the factorisation itself proves Σ positive definite. Below it, a matrix that is
+    not PSD is caught by its residual: for a PSD Σ the part left unfactored is itself PSD with
+    a tiny diagonal, so all its entries are tiny; anything larger than `_PSD_TOLERANCE`·max|Σ|
+    is no covariance.
+
+    Raises
+    ------
+    GenlabError
+        If Σ is not PSD.
     """
     # Imported here: scipy.linalg costs 0.2-0.4 s to import, and only this function needs it.
     from scipy.linalg.lapack import dpstrf
@@ -127,15 +125,14 @@ def psd_factor(sigma: np.ndarray, what: str) -> np.ndarray:
     if info < 0:
         raise GenlabError(f"{what}: LAPACK dpstrf refused argument {-info}; pass a d × d matrix")
     factor = np.empty((sigma.shape[0], rank))
-    factor[pivots - 1] = np.tril(lower)[:, :rank]
-    scale = float(np.abs(sigma).max(initial=0.0))
-    residual = float(np.abs(sigma - factor @ factor.T).max(initial=0.0))
-    if residual > _PSD_TOLERANCE * scale:
-        eigenvalues = np.linalg.eigvalsh(sigma)
-        raise GenlabError(
-            f"{what} is not positive semi-definite (eigenvalue {eigenvalues.min():.3g}); "
-            "pass covariance matrices"
-        )
+    factor[pivots - 1] = np.tril(lower[:, :rank])
+    if rank < sigma.shape[0]:
+        scale = float(np.abs(sigma).max())
+        if float(np.abs(sigma - factor @ factor.T).max()) > _PSD_TOLERANCE * scale:
+            raise GenlabError(
+                f"{what} is not positive semi-definite (eigenvalue "
+                f"{np.linalg.eigvalsh(sigma).min():.3g}); pass covariance matrices"
+            )
     return factor
 
 
@@ -303,15 +300,6 @@ def _float64(value: ArrayLike) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=np.float64)
-
-
-def _check_psd(eigenvalues: np.ndarray, what: str) -> None:
-    largest = float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
-    if float(eigenvalues.min(initial=0.0)) < -_PSD_TOLERANCE * largest:
-        raise GenlabError(
-            f"{what} is not positive semi-definite (eigenvalue {eigenvalues.min():.3g}); "
-            "pass covariance matrices"
-        )
 
 
 def _check_same_protocol(protocol_a: dict[str, Any], protocol_b: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ from genlab.metrics.features.inception_net import (
     BasicConv2d,
     FIDInceptionV3,
     FrozenBatchNorm2d,
+    onednn_relu_available,
 )
 from genlab.metrics.features.inception_weights import InceptionWeights
 from genlab.metrics.features.tf_resize import tf1_bilinear_resize
@@ -312,6 +313,73 @@ def test_folded_network_matches_the_unfolded_on_real_images(
         own_rounding = (reference32.double() - reference64).abs().max()
         assert (folded32.double() - reference64).abs().max() < 2 * own_rounding
         assert (folded32 - reference32).abs().max() < 3e-5
+
+
+# --- Convolution and ReLU as one oneDNN operation ----------------------------------------------
+
+needs_onednn = pytest.mark.skipif(
+    not onednn_relu_available(), reason="this torch build has no oneDNN fused convolution"
+)
+
+
+def _fused(network: FIDInceptionV3) -> list[bool]:
+    return [m.fused_relu for m in network.modules() if isinstance(m, BasicConv2d)]
+
+
+@needs_onednn
+def test_fused_relus_give_the_features_of_separate_ones(random_weights):
+    folded = FIDInceptionV3()
+    folded.load_state_dict(random_weights.state_dict, strict=True)
+    folded.fold_batch_norms().to(memory_format=torch.channels_last)
+    fused = copy.deepcopy(folded).fuse_relus_for_cpu()
+    assert _fused(fused) == [True] * 94
+    assert not any(_fused(folded))
+    x = preprocess_uint8(_smooth_images(3, 48)).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        expected, features = folded.pool3(x), fused.pool3(x)
+        expected_logits, logits = folded(x)[LOGITS], fused(x)[LOGITS]
+    assert expected.abs().max() > 0.1
+    # The ReLU is exact; oneDNN may pick another convolution kernel, which moves sums by rounding.
+    for got, want in ((features, expected), (logits, expected_logits)):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-5 * want.abs().max())
+
+
+@needs_onednn
+def test_fusing_needs_folded_batch_norms(random_network):
+    with pytest.raises(GenlabError, match="fold the batch norms before fusing"):
+        copy.deepcopy(random_network).fuse_relus_for_cpu()
+
+
+@needs_onednn
+def test_the_extractor_fuses_only_float32_on_the_cpu(random_extractor, random_weights):
+    assert all(_fused(random_extractor.network))
+    bf16 = InceptionExtractor(weights=random_weights, batch_size=2, precision="bf16")
+    assert not any(_fused(bf16.network))  # oneDNN's operator would bypass the autocast
+
+
+@pytest.mark.slow
+@pytest.mark.needs_data
+@needs_onednn
+def test_the_fused_extractor_matches_the_unfused_network_on_real_images(
+    shared_data_dir, inception_weights_file
+):
+    # As for the fold: the extractor's float32 features (folded, channels-last, fused) must stay
+    # at the float32 rounding noise of the plain network around its float64 features (measured
+    # 1.6× that noise on this data; each kernel rounds its own way, so the bound leaves room).
+    weights = inception_weights.load_weights_file(inception_weights_file)
+    extractor = InceptionExtractor(weights=weights, batch_size=4)
+    plain = FIDInceptionV3(include_fc=weights.has_fc)
+    plain.load_state_dict(weights.state_dict, strict=True)
+    plain64 = copy.deepcopy(plain).double()
+    for spec in ("mnist", "cifar10-jpeg"):
+        images = load_dataset(spec, split="test", limit=4, data_dir=shared_data_dir).images
+        x = preprocess_uint8(images)
+        with torch.inference_mode():
+            reference32, reference64 = plain.pool3(x), plain64.pool3(x.double())
+        features = extractor(images)
+        assert reference64.max() > 1.0
+        own_rounding = (reference32.double() - reference64).abs().max()
+        assert (features.double() - reference64).abs().max() < 4 * own_rounding
 
 
 # --- The extractor ------------------------------------------------------------------------------
