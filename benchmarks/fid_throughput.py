@@ -425,6 +425,11 @@ def main() -> None:
             f"torch-fidelity FID {fidelity_fid:.4f}, relative difference "
             f"{abs(genlab_fid - fidelity_fid) / abs(fidelity_fid):.1e}"
         )
+        pairs = zip(fidelity_runs, genlab_runs, strict=True)
+        print(
+            "each round (torch-fidelity s / genlab s = speed-up): "
+            + ", ".join(f"{tf:.1f} / {gl:.1f} = {tf / gl:.2f}" for (tf, _), (gl, _) in pairs)
+        )
     print(f"\nFréchet distance, d = {args.dim}: seconds (speed-up of genlab's route)\n")
     print(
         f"{'covariances':<20} {'scipy sqrtm':>12} {'eigh Σ₁^½Σ₂Σ₁^½':>16} {'genlab':>8} "
