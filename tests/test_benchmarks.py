@@ -54,7 +54,8 @@ def test_fid_throughput_runs_every_arm(shared_data_dir, inception_weights_file):
         },
     )
     rows = ("bare pool3 forward", "genlab pipeline", "fp32 matrix product", "of peak")
-    rows += ("genlab eval", "torch-fidelity CLI: skipped", "scipy.linalg.sqrtm", "peak RSS")
+    rows += ("genlab eval", "torch-fidelity CLI: skipped", "scipy sqrtm", "peak RSS")
+    rows += ("full rank", "rank 1 ")  # the Fréchet routes at full rank and at rank e2e-n − 1
     for row in rows:
         assert row in out
 
