@@ -45,8 +45,8 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
         d² = ‖μ₁ − μ₂‖² + Tr(Σ₁) + Tr(Σ₂) − 2 Tr((Σ₁ Σ₂)^{1/2})
 
     computed in float64. The trace of the matrix square root comes from `trace_sqrt_product`
-    (eigenvalues of the symmetric matrix Fᵀ Σ₂ F with Σ₁ = F Fᵀ), not from a general matrix
-    square root. The result is a squared distance, so round-off below zero is returned as 0.
+    (eigenvalues of G Gᵀ with G = F₁ᵀF₂ and Σᵢ = Fᵢ Fᵢᵀ), not from a general matrix square
+    root. The result is a squared distance, so round-off below zero is returned as 0.
 
     Parameters
     ----------
@@ -89,8 +89,10 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     whose complex round-off (imaginary parts, slightly negative eigenvalues) would need ad-hoc
     fixing, and it is exact for the singular covariances N ≤ d samples give (rank N − 1), where
     the work shrinks with N. Tiny negative eigenvalues from round-off are clamped to 0 before
-    the square root. Measured on 2 CPU cores at d = 2048, float64 (`benchmarks/fid_throughput.py`):
-    see docs/evaluation.md; against ``scipy.linalg.sqrtm(Σ₁Σ₂)`` it agrees to 1e-15 relative.
+    the square root. On 2 CPU cores at d = 2048 (`benchmarks/fid_throughput.py`,
+    docs/evaluation.md): 0.6-0.8 s at rank 499 and 1.5-1.7 s at full rank, against 1.9-2.9 s for
+    the symmetric square root Σ₁^{1/2} Σ₂ Σ₁^{1/2} and 10-12 s for ``scipy.linalg.sqrtm(Σ₁Σ₂)``;
+    4e-16 relative from the exact value.
 
     Raises
     ------
