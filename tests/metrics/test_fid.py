@@ -141,7 +141,10 @@ def test_psd_factor_reconstructs_the_covariance_at_its_rank(n):
     samples = rng.normal(size=(n, 64)) @ rng.normal(size=(64, 64))
     sigma = np.cov(samples, rowvar=False) if n > 1 else np.zeros((64, 64))
     factor = fid_module.psd_factor(sigma, "covariance")
-    assert factor.shape == (64, min(n - 1, 64))
+    # Rank n − 1 (64 at most); LAPACK may keep one round-off pivot just above its tolerance on
+    # another BLAS, which changes nothing the reconstruction below can see.
+    assert factor.shape[0] == 64
+    assert min(n - 1, 64) <= factor.shape[1] <= min(n, 64)
     np.testing.assert_allclose(factor @ factor.T, sigma, atol=1e-10 * max(np.abs(sigma).max(), 1))
 
 
