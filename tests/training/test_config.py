@@ -95,6 +95,7 @@ def test_unknown_top_level_and_flat_keys_are_refused():
         (dict(gp_weight=-1.0), "--gp-weight must be 0 or more"),
         (dict(ema=1.0), "--ema is a decay"),
         (dict(optimizer="sgd"), "unknown optimizer 'sgd'"),
+        (dict(lr_decay="cosine"), "unknown --lr-decay 'cosine'"),
     ],
 )
 def test_errors_quote_the_command_line_flags(options, message):

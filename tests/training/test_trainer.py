@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 
 import pytest
@@ -163,3 +164,48 @@ def test_toy_data_trains_an_mlp_on_points(tiny_config, tmp_path):
     run_dir = Trainer.start(tiny_config("wgan-gp", tmp_path / "run", data="8gaussians")).train()
     assert json.loads((run_dir / "model.json").read_text())["data_shape"] == [2]
     assert (run_dir / "samples" / "step-00000006.png").is_file()
+
+
+LR_1E3 = dict(lr_generator=1e-3, lr_critic=1e-3)
+
+
+@pytest.mark.parametrize("preset", ["wgan-gp", "vae"])
+def test_linear_lr_decay_scales_every_optimiser_by_the_budget_left(tiny_config, tmp_path, preset):
+    trainer = Trainer.start(tiny_config(preset, tmp_path / "run", lr_decay="linear", **LR_1E3))
+    seen, step = [], trainer.task.step
+
+    def spy(log):
+        seen.append([g["lr"] for o in trainer.optimizers.values() for g in o.param_groups])
+        return step(log)
+
+    trainer.task.step = spy
+    trainer.train()
+    # Before step k + 1 of 6, lr = 1e-3 · (1 - k/6): 1e-3 at the first, 1e-3/6 at the last.
+    expected = [1e-3 * (1 - k / 6) for k in range(6)]
+    assert [lrs[0] for lrs in seen] == pytest.approx(expected, rel=1e-12)
+    assert all(len(set(lrs)) == 1 for lrs in seen)  # every network, every group
+
+
+def test_linear_lr_decay_resumes_exactly(tiny_config, tmp_path):
+    # A run killed after its step-3 checkpoint continues on the schedule: the rate comes from
+    # the step count, not from the optimiser's saved rate, so nothing compounds.
+    whole = Trainer.start(tiny_config("wgan-gp", tmp_path / "whole", lr_decay="linear")).train()
+    killed = shutil.copytree(whole, tmp_path / "killed")
+    (killed / "checkpoints" / "step-00000006.pt").unlink()
+    Trainer.resume(killed).train()
+    assert losses(killed) == losses(whole)
+    constant = Trainer.start(tiny_config("wgan-gp", tmp_path / "constant")).train()
+    assert losses(constant)[1:] != losses(whole)[1:]  # the decayed run trained otherwise
+
+
+def test_progress_through_a_time_budget_is_training_time_over_the_budget(tiny_config, tmp_path):
+    trainer = Trainer(tiny_config("wgan-gp", tmp_path / "run", steps=None, minutes=2), None)
+    trainer.elapsed = 30.0
+    assert trainer._progress() == 0.25
+    both = Trainer(tiny_config("wgan-gp", tmp_path / "both", steps=10, minutes=1), None)
+    both.step, both.elapsed = 2, 45.0
+    assert both._progress() == 0.75  # the budget nearer its end decides
+    both.step, both.elapsed = 9, 6.0
+    assert both._progress() == 0.9
+    both.elapsed = 600.0
+    assert both._progress() == 1.0

@@ -138,6 +138,12 @@ def _plain(value: object) -> str:
     "  [default: 0; 0.99 for wgan-gp on digits and the GAN presets on MNIST]",
 )
 @click.option(
+    "--lr-decay",
+    type=click.Choice(["none", "linear"]),
+    help="Learning-rate schedule: constant, or linear to 0 over the --steps or --minutes budget.  "
+    + _default("lr_decay"),
+)
+@click.option(
     "--likelihood",
     type=click.Choice(["gaussian", "bernoulli"]),
     help="VAE likelihood.  [default: gaussian]",

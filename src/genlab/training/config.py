@@ -28,6 +28,8 @@ from genlab.models.registry import ModelConfig
 
 KINDS = ("gan", "vae")
 OPTIMIZERS = ("adam", "rmsprop")
+#: Learning-rate schedules: constant, or decayed linearly to 0 over the run's budget.
+LR_DECAYS = ("none", "linear")
 #: Numeric precision of the training forward passes: float32, or bfloat16 autocast.
 PRECISIONS = ("fp32", "bf16")
 #: A choice `resolve_config` turns into one of PRECISIONS for this machine (`native_precision`).
@@ -95,11 +97,16 @@ class OptimiserConfig:
     lr_critic: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
     ema: float = 0.0  # generator EMA decay; 0 disables
+    # "linear": lr · (1 - p) at progress p through the budget (steps or minutes), as the
+    # WGAN-GP authors' CIFAR-10 code decays it; "none": constant.
+    lr_decay: str = "none"
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         if self.name not in OPTIMIZERS:
             raise GenlabError(f"unknown optimizer {self.name!r}; choose one of {OPTIMIZERS}")
+        if self.lr_decay not in LR_DECAYS:
+            raise GenlabError(f"unknown --lr-decay {self.lr_decay!r}; choose one of {LR_DECAYS}")
         _positive(self, ("lr_generator", "lr_critic"))
         if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
             raise GenlabError(f"Adam's betas are two numbers in [0, 1), got {self.betas}")

@@ -9,6 +9,7 @@ The interface a task offers the trainer (`TrainingTask`):
 
 - ``models`` and ``optimizers``: dicts by name, saved in and restored from every checkpoint;
 - ``step(log)``: one training step, returning the values to log (empty unless ``log``);
+- ``scale_learning_rates(scale)``: every optimiser's learning rate set to ``scale`` × its own;
 - ``sampler()``: a context manager yielding z ↦ samples, the networks in eval mode inside it;
 - ``exported()``: the name, network and metadata written to ``weights/``;
 - ``state_dict()`` / ``load_state_dict(state)``: the task's part of a checkpoint.
@@ -57,6 +58,8 @@ class TrainingTask(Protocol):
     optimizers: dict[str, torch.optim.Optimizer]
 
     def step(self, log: bool) -> dict[str, float]: ...
+
+    def scale_learning_rates(self, scale: float) -> None: ...
 
     def sampler(self) -> contextlib.AbstractContextManager[Sampler]: ...
 
@@ -111,9 +114,15 @@ def wrap_for_training(
 
 
 def make_optimizer(config: OptimiserConfig, params, lr: float) -> torch.optim.Optimizer:
+    """RMSProp or Adam at ``lr``, which each group keeps as ``initial_lr`` (saved with the
+    optimiser's state) for a schedule to scale."""
     if config.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    return torch.optim.Adam(params, lr=lr, betas=config.betas)
+        optimizer: torch.optim.Optimizer = torch.optim.RMSprop(params, lr=lr)
+    else:
+        optimizer = torch.optim.Adam(params, lr=lr, betas=config.betas)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = lr
+    return optimizer
 
 
 def grad_norm(module: nn.Module) -> float:
@@ -144,6 +153,12 @@ class _TaskState:
     models: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     ema: GeneratorEMA | None = None
+
+    def scale_learning_rates(self, scale: float) -> None:
+        """Each optimiser's learning rate set to ``scale`` × the one it was built with."""
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * scale
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -310,6 +310,17 @@ class Trainer:
         steps = self.config.schedule.steps
         return steps is None or self.step < steps
 
+    def _progress(self) -> float:
+        """How far through its budget the run is, in [0, 1]: the larger of steps done over the
+        step ceiling and training time over the time budget (the clock furthest ahead, so that
+        every process uses the same learning rate)."""
+        schedule, progress = self.config.schedule, 0.0
+        if schedule.steps is not None:
+            progress = self.step / schedule.steps
+        if schedule.minutes is not None:
+            progress = max(progress, distributed.maximum(self.elapsed) / (60.0 * schedule.minutes))
+        return min(progress, 1.0)
+
     def _out_of_time(self) -> bool:
         minutes = self.config.schedule.minutes
         if minutes is None:
@@ -338,6 +349,8 @@ class Trainer:
                 while self._below_ceiling() and not self._out_of_time():
                     step = self.step + 1
                     log = step % schedule.log_every == 0 or step == schedule.steps
+                    if config.optimiser.lr_decay == "linear":
+                        self.task.scale_learning_rates(1.0 - self._progress())
                     values = self.task.step(log)
                     self.step += 1
                     self.elapsed = time.perf_counter() - started
