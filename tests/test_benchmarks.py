@@ -35,6 +35,18 @@ def test_train_throughput_compares_the_trainer_with_the_hand_loop():
 
 
 @pytest.mark.slow
+@pytest.mark.needs_data
+def test_matmul_layers_times_each_preset_both_ways(shared_data_dir):
+    out = run_script(
+        "matmul_layers.py",
+        *("--presets", "dcgan,wgan-gp", "--steps", "1", "--rounds", "1"),
+        env={"GENLAB_DATA_DIR": str(shared_data_dir)},
+    )
+    for row in ("dcgan", "wgan-gp", "generator's first", "generator's last", "critic's first"):
+        assert row in out
+
+
+@pytest.mark.slow
 def test_startup_compares_the_cli_with_importing_torch():
     out = run_script("startup.py", "--repeats", "1")
     for row in ("import torch' (floor)", "genlab --help", "genlab eval --help", "of floor"):

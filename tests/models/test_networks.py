@@ -6,7 +6,12 @@ import pytest
 import torch
 
 from genlab.errors import GenlabError
-from genlab.models.dcgan import spatial_plan
+from genlab.models.dcgan import (
+    FoldConvTranspose2d,
+    ProjectionConvTranspose2d,
+    UnfoldConv2d,
+    spatial_plan,
+)
 from genlab.models.registry import ModelConfig, build_critic, build_generator, build_vae
 
 CASES = [
@@ -71,3 +76,74 @@ def test_unsupported_sizes_and_architectures_are_clear_errors():
         ModelConfig(arch="resnet", data_shape=(1, 28, 28))
     with pytest.raises(GenlabError, match="unknown architecture"):
         ModelConfig(arch="transformer")
+
+
+# The CPU matrix-product forms of three DCGAN layers against torch's own convolutions (the
+# parent classes' forward) with the same parameters: values, input and weight gradients, and
+# the second derivatives the gradient penalty takes through the critic.
+MATMUL_LAYERS = [
+    (
+        ProjectionConvTranspose2d,
+        dict(in_channels=16, out_channels=8, kernel_size=7, bias=False),
+        (5, 16, 1, 1),
+    ),
+    (
+        FoldConvTranspose2d,
+        dict(in_channels=8, out_channels=1, kernel_size=4, stride=2, padding=1),
+        (5, 8, 7, 7),
+    ),
+    (
+        FoldConvTranspose2d,
+        dict(in_channels=8, out_channels=3, kernel_size=4, stride=2, padding=1),
+        (5, 8, 4, 4),
+    ),
+    (
+        FoldConvTranspose2d,
+        dict(in_channels=4, out_channels=2, kernel_size=3, stride=2, padding=0, output_padding=1),
+        (3, 4, 5, 6),
+    ),
+    (
+        UnfoldConv2d,
+        dict(in_channels=1, out_channels=8, kernel_size=4, stride=2, padding=1),
+        (5, 1, 28, 28),
+    ),
+    (
+        UnfoldConv2d,
+        dict(in_channels=1, out_channels=4, kernel_size=3, stride=1, padding=0),
+        (2, 1, 9, 7),
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "options", "shape"), MATMUL_LAYERS)
+def test_matmul_layers_match_the_convolutions_they_replace(kind, options, shape):
+    torch.manual_seed(0)
+    layer = kind(**options).double()
+    x = torch.randn(shape, dtype=torch.double, requires_grad=True)
+    parent = kind.__mro__[1]
+    ours, reference = layer(x), parent.forward(layer, x)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    weight = torch.randn_like(ours)  # a random linear functional of the output
+
+    def gradients(out):
+        (grad_x,) = torch.autograd.grad((out * weight).sum(), x, create_graph=True)
+        penalty = (grad_x.flatten(1).norm(dim=1) - 1).pow(2).mean()  # WGAN-GP's, through the layer
+        return torch.autograd.grad(penalty + (out * weight).sum(), [x, *layer.parameters()])
+
+    for ours_grad, reference_grad in zip(gradients(ours), gradients(reference), strict=True):
+        torch.testing.assert_close(ours_grad, reference_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_the_dcgan_networks_use_the_matmul_layers_and_keep_their_parameter_names():
+    config = ModelConfig(arch="dcgan", data_shape=(1, 28, 28), width=8)
+    generator, critic = build_generator(config), build_critic(config)
+    assert isinstance(generator.net[0], ProjectionConvTranspose2d)
+    assert isinstance(generator.net[-2], FoldConvTranspose2d)
+    assert isinstance(critic.net[0], UnfoldConv2d)
+    # The subclasses add no parameters: checkpoints of the plain layers load as they were.
+    assert sorted(generator.state_dict()) == [
+        "net.0.weight", "net.1.bias", "net.1.num_batches_tracked", "net.1.running_mean",
+        "net.1.running_var", "net.1.weight", "net.3.weight", "net.4.bias",
+        "net.4.num_batches_tracked", "net.4.running_mean", "net.4.running_var", "net.4.weight",
+        "net.6.bias", "net.6.weight",
+    ]  # fmt: skip
