@@ -41,10 +41,13 @@ def test_autocast_forward_computes_in_bf16_and_returns_float32():
     torch.testing.assert_close(out, layer(x), rtol=BF16_TOLERANCE, atol=BF16_TOLERANCE)
 
 
-@pytest.mark.parametrize("preset", ["wgan-gp", "vae"])
-def test_bf16_training_runs_and_keeps_float32_state(tiny_config, tmp_path, preset):
+@pytest.mark.parametrize(
+    ("preset", "networks"),
+    [("wgan-gp", {}), ("vae", {}), ("wgan-gp", dict(arch="dcgan", width=8))],  # mlp, then dcgan
+)
+def test_bf16_training_runs_and_keeps_float32_state(tiny_config, tmp_path, preset, networks):
     run_dir = Trainer.start(
-        tiny_config(preset, tmp_path / "bf16", **SHORT, precision="bf16")
+        tiny_config(preset, tmp_path / "bf16", **SHORT, **networks, precision="bf16")
     ).train()
     assert json.loads((run_dir / "config.json").read_text())["precision"] == "bf16"
     records = read_metrics(run_dir)
