@@ -8,8 +8,9 @@ Three layers of these networks are computed on the CPU as the matrix products th
 same parameters (so checkpoints and weights files are unchanged): oneDNN runs them far below its
 speed on the other layers, because one side of each is tiny (a 1×1 input, one output channel,
 one input channel). In float32 on one thread, batch 64, forward and backward: the generator's
-first layer 14.8 → 3.3 ms, its last 15.0 → 6.6 ms, the critic's first 8.1 → 6.4 ms (2-core AMD
-EPYC, Zen 3; docs/results.md has the training steps a second this gives).
+first layer 12.4 → 3.4 ms, its last 9.6 → 5.6 ms, the critic's first 7.3 → 5.0 ms, and 1.08–1.24×
+the training steps a second (2-core AMD EPYC, Zen 3; `benchmarks/matmul_layers.py`,
+docs/results.md).
 """
 
 from __future__ import annotations
@@ -55,12 +56,17 @@ def _norm2d(kind: str, channels: int, side: int) -> nn.Module:
 class ProjectionConvTranspose2d(nn.ConvTranspose2d):
     """A k×k transposed convolution of a 1×1 map: the matrix product z·W, W as C_in × C_out·k².
 
-    On the CPU it is computed as that product (4.5× faster there than oneDNN's transposed
-    convolution of a 1×1 input); elsewhere, or on a larger input, as the convolution.
+    On the CPU it is computed as that product (3.6× faster there than oneDNN's transposed
+    convolution of a 1×1 input); elsewhere, on a larger input, or with options that make the
+    output other than k×k (padding, dilation, groups, a bias), as the convolution.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or x.shape[-2:] != (1, 1) or self.bias is not None:
+            return super().forward(x)
+        if self.padding != (0, 0) or self.output_padding != (0, 0) or self.dilation != (1, 1):
+            return super().forward(x)
+        if self.groups != 1:
             return super().forward(x)
         out = x.reshape(x.shape[0], self.in_channels) @ self.weight.reshape(self.in_channels, -1)
         return out.view(x.shape[0], self.out_channels, *self.kernel_size)
@@ -71,7 +77,8 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
 
     Each input pixel x_ij ∈ R^C_in spreads Wᵀx_ij (C_out·k² values) over the k×k window it
     reaches; ``fold`` (col2im) sums the windows' overlaps into the output. On the CPU this is
-    2.3× faster than oneDNN's transposed convolution for the generator's last layer (C_out = 1).
+    1.7× faster than oneDNN's transposed convolution for the generator's last layer on MNIST
+    (C_out = 1, forward and backward).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,7 +98,7 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
 class UnfoldConv2d(nn.Conv2d):
     """A convolution of a one-channel image as an unfold (im2col) and one matrix product.
 
-    On the CPU, 1.3× faster than oneDNN's convolution for the critic's first layer on MNIST
+    On the CPU, 1.5× faster than oneDNN's convolution for the critic's first layer on MNIST
     (forward and backward); elsewhere, or with more input channels, the convolution.
     """
 
