@@ -107,8 +107,9 @@ def test_an_old_flat_config_json_loads_and_reads_by_flat_names():
     saved = json.loads((OLD_RUN / "config.json").read_text())
     assert "model" not in saved  # the flat form of genlab 0.1.0
     config = TrainConfig.from_dict(saved)
-    # Options added since then take their defaults: the verdict's switch (None: by data set).
-    added = {"eval_final": None, "gp_every": 1}
+    # Options added since then take their defaults: the verdict's switch (None: by data set),
+    # the lazy penalty and the learning-rate schedule.
+    added = {"eval_final": None, "gp_every": 1, "lr_decay": "none"}
     assert json.loads(json.dumps(config.to_flat())) == {**saved, **added}
     assert flat_config(saved) == saved
     assert flat_config(json.loads(json.dumps(config.to_dict()))) == {**saved, **added}

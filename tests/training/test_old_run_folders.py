@@ -77,4 +77,4 @@ def test_the_report_reads_old_and_new_run_folders_alike(tiny_config, tmp_path):
         )
         assert run.config["betas"] == [0.5, 0.9]
     # Every option of the old run reads alike; options added since are new runs' only.
-    assert set(old.config) == set(new.config) - {"eval_final", "gp_every"}
+    assert set(old.config) == set(new.config) - {"eval_final", "gp_every", "lr_decay"}
