@@ -291,8 +291,9 @@ def test_folded_network_matches_the_unfolded_on_real_images(
     # The real weights on real MNIST and CIFAR-10 images. Folded in float64 the features are
     # those of the unfolded network to 1e-6 (the fold is exact; what is left is the weights'
     # rounding to float32). In float32 the unfolded network is itself only ~1e-5 from its
-    # float64 features (measured 6e-6 on MNIST, 9e-6 on CIFAR-10, feature values up to 6.6):
-    # folding must stay within that rounding noise, not add to it.
+    # float64 features (measured 4e-6 to 9e-6, feature values up to 6.6); the folded one, with
+    # other weights to round, 1.6e-5 on an AVX2 CPU: folding must stay within float32 rounding
+    # noise, 1e-5 of the largest feature (a fold that lost ε or a shift is off by 1e-3 or more).
     weights = inception_weights.load_weights_file(inception_weights_file)
     images = [
         load_dataset("mnist", split="test", limit=3, data_dir=shared_data_dir).images,
@@ -310,8 +311,8 @@ def test_folded_network_matches_the_unfolded_on_real_images(
             reference64, features64 = unfolded64.pool3(x.double()), folded64.pool3(x.double())
         assert reference64.max() > 1.0
         assert (features64 - reference64).abs().max() < 1e-6
-        own_rounding = (reference32.double() - reference64).abs().max()
-        assert (folded32.double() - reference64).abs().max() < 2 * own_rounding
+        assert (reference32.double() - reference64).abs().max() < 1e-5 * reference64.abs().max()
+        assert (folded32.double() - reference64).abs().max() < 1e-5 * reference64.abs().max()
         assert (folded32 - reference32).abs().max() < 3e-5
 
 

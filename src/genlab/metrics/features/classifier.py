@@ -735,6 +735,9 @@ def train_classifier(
         "torch": torch.__version__,
         "python": sys.version.split()[0],
         "threads": torch.get_num_threads(),
+        # The vector kernels torch dispatched to (AVX2, AVX512, ...): they round differently, so
+        # the file reproduces bit for bit only on the same capability.
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "train_seconds": round(seconds, 1),
         "file": out.name,
         JSON_SHA256: hashlib.sha256(data).hexdigest(),
