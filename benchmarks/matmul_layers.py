@@ -61,9 +61,8 @@ def timed(kind: str, trainer: Trainer, steps: int) -> float:
         return steps_per_second(trainer, steps)
 
 
-def time_training(args: argparse.Namespace) -> list[dict]:
+def time_training(args: argparse.Namespace) -> None:
     """Median generator steps/s of each preset, plain and with the matrix-product layers."""
-    rows = []
     print(f"{'preset':<10} {'plain steps/s':>14} {'matmul steps/s':>15} {'ratio':>6}")
     for preset in args.presets.split(","):
         trainers = {kind: build(preset, args) for kind in KINDS}  # same seed, same networks
@@ -75,8 +74,6 @@ def time_training(args: argparse.Namespace) -> list[dict]:
                 rates[kind].append(timed(kind, trainer, args.steps))
         plain, matmul = (statistics.median(rates[kind]) for kind in KINDS)
         print(f"{preset:<10} {plain:>14.2f} {matmul:>15.2f} {matmul / plain:>6.2f}", flush=True)
-        rows.append({"preset": preset, "plain": plain, "matmul": matmul})
-    return rows
 
 
 def milliseconds(forward, x: torch.Tensor, repeats: int) -> float:

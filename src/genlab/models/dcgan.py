@@ -61,12 +61,13 @@ class ProjectionConvTranspose2d(nn.ConvTranspose2d):
     output other than k×k (padding, dilation, groups, a bias), as the convolution.
     """
 
+    def _is_a_product(self, x: torch.Tensor) -> bool:
+        """Whether this layer on ``x`` is exactly z·W: a 1×1 input, a k×k output, no bias."""
+        plain = self.padding == self.output_padding == (0, 0) and self.dilation == (1, 1)
+        return x.shape[-2:] == (1, 1) and plain and self.groups == 1 and self.bias is None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or x.shape[-2:] != (1, 1) or self.bias is not None:
-            return super().forward(x)
-        if self.padding != (0, 0) or self.output_padding != (0, 0) or self.dilation != (1, 1):
-            return super().forward(x)
-        if self.groups != 1:
+        if x.device.type != "cpu" or not self._is_a_product(x):
             return super().forward(x)
         out = x.reshape(x.shape[0], self.in_channels) @ self.weight.reshape(self.in_channels, -1)
         return out.view(x.shape[0], self.out_channels, *self.kernel_size)
@@ -102,10 +103,13 @@ class UnfoldConv2d(nn.Conv2d):
     (forward and backward); elsewhere, or with more input channels, the convolution.
     """
 
+    def _unfolds(self) -> bool:
+        """One input channel, zero padding given in pixels, no groups or dilation."""
+        plain = self.groups == 1 and self.dilation == (1, 1) and self.padding_mode == "zeros"
+        return self.in_channels == 1 and plain and not isinstance(self.padding, str)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type != "cpu" or self.in_channels != 1 or self.padding_mode != "zeros":
-            return super().forward(x)
-        if self.groups != 1 or self.dilation != (1, 1) or isinstance(self.padding, str):
+        if x.device.type != "cpu" or not self._unfolds():
             return super().forward(x)
         n, _, height, width = x.shape
         (k_h, k_w), (s_h, s_w), (p_h, p_w) = self.kernel_size, self.stride, self.padding
