@@ -50,6 +50,7 @@ def no_network(*args, **kwargs):
         (["--data", "notes.txt"], "not a folder, .zip or .tar archive"),
         (["--data", "mnist", "--data-dir", "empty"], "put train-images-idx3-ubyte.gz at"),
         (["--eval-every", "10", "--eval-features", "pixls"], "pixls"),
+        (["--eval-every", "5x"], "--eval-every takes a number of steps (500) or a time"),
     ],
 )
 def test_a_failed_start_leaves_nothing_on_disk(tmp_path, monkeypatch, capsys, args, expected):

@@ -4,8 +4,10 @@ flat ``config.json`` of genlab 0.1.0."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from genlab.errors import GenlabError
@@ -101,6 +103,45 @@ def test_unknown_top_level_and_flat_keys_are_refused():
 def test_errors_quote_the_command_line_flags(options, message):
     with pytest.raises(GenlabError, match=message):
         resolve_config("wgan-gp", **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(minutes="10"), "--minutes takes a number or nothing (None), got '10'"),
+        (dict(seed=1.5), "--seed takes a whole number, got 1.5"),
+        (dict(n_critic=True), "--n-critic takes a whole number, got True"),
+        (dict(betas=(0.5, "x")), "--betas takes 2 numbers"),
+        (dict(deterministic="yes"), "--deterministic takes true or false"),
+        (dict(eval_n="100"), "--eval-n takes a whole number"),
+        (dict(eval_every_seconds="1m"), "--eval-every takes a number"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_with_its_flag(options, message):
+    # From Python or a hand-edited config.json, where nothing typed the values on the way in.
+    with pytest.raises(GenlabError, match=re.escape(message)):
+        resolve_config("wgan-gp", **options)
+    saved = {**resolve_config("wgan-gp").to_flat(), **options}
+    with pytest.raises(GenlabError, match=re.escape(message)):
+        TrainConfig.from_dict(saved)
+
+
+def test_numbers_pass_in_the_forms_json_and_numpy_give_them():
+    config = resolve_config(
+        "wgan-gp", lr_generator=1, betas=[0.5, 0.9], seed=np.int64(3), minutes=np.float32(2)
+    )
+    assert (config.optimiser.lr_generator, config.optimiser.betas) == (1, (0.5, 0.9))
+    assert (config.seed, config.schedule.minutes) == (3, 2.0)
+
+
+@pytest.mark.parametrize(("text", "steps", "seconds"), [("500", 500, 0.0), ("2m", 0, 120.0)])
+def test_eval_every_reads_as_on_the_command_line_from_python_and_on_resume(text, steps, seconds):
+    config = resolve_config("wgan-gp", eval_every=text)
+    assert (config.evaluation.every, config.evaluation.every_seconds) == (steps, seconds)
+    # On resume the new schedule replaces the old one, whichever kind each is.
+    saved = resolve_config("wgan-gp", eval_every="7" if seconds else "30s").to_dict()
+    resumed = resumed_config(saved, eval_every=text).evaluation
+    assert (resumed.every, resumed.every_seconds) == (steps, seconds)
 
 
 def test_an_old_flat_config_json_loads_and_reads_by_flat_names():

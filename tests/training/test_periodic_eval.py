@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genlab.cli.train import parse_eval_every
 from genlab.data.imageio import signed_to_uint8
 from genlab.errors import GenlabError
 from genlab.metrics import keys
 from genlab.metrics.evaluate import evaluate
 from genlab.metrics.sources import ImagesSource
 from genlab.runs import eval_key, load_sampler, read_metrics
-from genlab.training.config import resolve_config
+from genlab.training.config import parse_eval_every, resolve_config
 from genlab.training.periodic_eval import (
     EVAL_NOISE_SEED,
     default_eval_features,

@@ -216,9 +216,6 @@ def train(
     from genlab.training.config import resolve_config
     from genlab.training.trainer import Trainer
 
-    if options["eval_every"] is not None:
-        steps, seconds = parse_eval_every(options["eval_every"])
-        options.update(eval_every=steps, eval_every_seconds=seconds)
     if lr is not None:
         options["lr_generator"] = options["lr_critic"] = lr
     options["progress"] = False if no_progress else None
@@ -312,7 +309,6 @@ def _resume(run_dir: Path, *, dry_run: bool, options: dict):
 _SET_BY = {
     "lr_generator": "lr",
     "lr_critic": "lr",
-    "eval_every_seconds": "eval_every",
     "progress": "no_progress",
     "tensorboard": "no_tensorboard",
 }
@@ -325,24 +321,3 @@ def _typed(context: click.Context, key: str) -> bool:
         click.core.ParameterSource.COMMANDLINE,
         click.core.ParameterSource.ENVIRONMENT,
     )
-
-
-_TIME_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_eval_every(text: str) -> tuple[int, float]:
-    """``"500"`` → (500 steps, 0 s); ``"30s"``, ``"2m"``, ``"1h"`` → (0 steps, seconds)."""
-    from genlab.errors import GenlabError
-
-    text = text.strip().lower()
-    unit = _TIME_UNITS.get(text[-1:]) if text else None
-    number = text[:-1] if unit else text
-    try:
-        value = float(number) if unit else int(number)
-    except ValueError:
-        raise GenlabError(
-            f"--eval-every takes a number of steps (500) or a time (30s, 2m, 1h), got {text!r}"
-        ) from None
-    if value <= 0:
-        raise GenlabError(f"--eval-every must be positive, got {text!r}")
-    return (0, value * unit) if unit else (int(value), 0.0)

@@ -20,6 +20,9 @@ the resolved config is written to the run folder as JSON before the first step.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +53,48 @@ def native_precision(device: str) -> str:
     return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "fp32"
 
 
-# The range checks of the sections: each error quotes the command-line flag that sets the value.
+# The type and range checks of the sections: each error quotes the command-line flag that sets
+# the value. The command line types its values; a config from Python or from a hand-edited
+# config.json may not, and a string where a number goes must not surface as a TypeError.
+def _check_types(values: Any) -> None:
+    """Refuse a field whose value is not of its annotated type (ints pass for floats, lists for
+    tuples, as JSON reads them)."""
+    section = next((name for name, kind in SECTIONS.items() if isinstance(values, kind)), None)
+    for name, hint in typing.get_type_hints(type(values)).items():
+        value = getattr(values, name)
+        if not _has_type(value, hint):
+            flat = name if section is None else _flat_name(section, name)
+            raise GenlabError(f"{_flag(flat)} takes {_type_name(hint)}, got {value!r}")
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    if isinstance(hint, types.UnionType):
+        return any(_has_type(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        args = typing.get_args(hint)
+        return isinstance(value, tuple | list) and (
+            len(value) == len(args) and all(map(_has_type, value, args))
+        )
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool):  # a bool is an int to Python, never a number here
+        return hint is bool
+    if hint is float:
+        return isinstance(value, numbers.Real)
+    if hint is int:
+        return isinstance(value, numbers.Integral)
+    return isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    if isinstance(hint, types.UnionType):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        return f"{len(typing.get_args(hint))} numbers"
+    names = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    return "nothing (None)" if hint is type(None) else names.get(hint, hint.__name__)
+
+
 def _at_least_one(values: Any, names: tuple[str, ...]) -> None:
     for name in names:
         value = getattr(values, name)
@@ -81,6 +125,7 @@ class ObjectiveConfig:
     sigma: float = 0.1  # the VAE's Gaussian likelihood scale
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _at_least_one(self, ("n_critic", "gp_every"))
         _positive(self, ("clip", "sigma"))
         for name in ("gp_weight", "beta"):
@@ -102,6 +147,7 @@ class OptimiserConfig:
     lr_decay: str = "none"
 
     def __post_init__(self) -> None:
+        _check_types(self)
         self.betas = tuple(self.betas)  # type: ignore[assignment]
         if self.name not in OPTIMIZERS:
             raise GenlabError(f"unknown optimizer {self.name!r}; choose one of {OPTIMIZERS}")
@@ -126,6 +172,7 @@ class ScheduleConfig:
     keep_checkpoints: int = 3
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.steps is None and self.minutes is None:
             raise GenlabError("--steps may be left open only with a --minutes budget")
         _at_least_one(
@@ -153,6 +200,7 @@ class EvaluationConfig:
         return bool(self.every or self.every_seconds)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.every_seconds < 0:
             raise GenlabError(f"--eval-every takes a positive time, got {self.every_seconds} s")
         if self.every < 0:
@@ -192,6 +240,7 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     def __post_init__(self) -> None:
+        _check_types(self)
         if self.kind not in KINDS:
             raise GenlabError(f"unknown model kind {self.kind!r}; choose one of {KINDS}")
         if self.precision not in PRECISIONS:
@@ -441,7 +490,7 @@ def resumed_config(saved: dict[str, Any], **changes: Any) -> TrainConfig:
     A change outside `RESUMABLE` is refused, naming the flags. A new ``minutes`` budget without
     ``steps`` lifts the step ceiling, as it does for a new run.
     """
-    changes = {key: value for key, value in changes.items() if value is not None}
+    changes = _with_eval_schedule({k: v for k, v in changes.items() if v is not None})
     refused = sorted({_flag(key) for key in changes if key not in RESUMABLE})
     if refused:
         allowed = ", ".join(sorted({_flag(key) for key in RESUMABLE}))
@@ -466,8 +515,40 @@ def registered_data_name(data: str) -> str | None:
     return spec.name if spec.kind == DATASET else None
 
 
+_TIME_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_eval_every(text: str) -> tuple[int, float]:
+    """``"500"`` → (500 steps, 0 s); ``"30s"``, ``"2m"``, ``"1h"`` → (0 steps, seconds)."""
+    text = text.strip().lower()
+    unit = _TIME_UNITS.get(text[-1:]) if text else None
+    number = text[:-1] if unit else text
+    try:
+        value = float(number) if unit else int(number)
+    except ValueError:
+        raise GenlabError(
+            f"--eval-every takes a number of steps (500) or a time (30s, 2m, 1h), got {text!r}"
+        ) from None
+    if value <= 0:
+        raise GenlabError(f"--eval-every must be positive, got {text!r}")
+    return (0, value * unit) if unit else (int(value), 0.0)
+
+
+def _with_eval_schedule(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with an ``eval_every`` given as text (``"500"``, ``"2m"``) read into its
+    steps and seconds, both set so that one replaces the other on a resumed run."""
+    if not isinstance(options.get("eval_every"), str):
+        return options
+    steps, seconds = parse_eval_every(options["eval_every"])
+    return {**options, "eval_every": steps, "eval_every_seconds": seconds}
+
+
 def resolve_config(preset: str, **options: Any) -> TrainConfig:
-    """The preset's settings with ``options`` (those not None) on top."""
+    """The preset's settings with ``options`` (those not None) on top.
+
+    ``eval_every`` may be given as on the command line: a step count or a time (``"2m"``).
+    """
+    options = _with_eval_schedule(options)
     if preset not in PRESETS:
         known = ", ".join(sorted(PRESETS))
         raise GenlabError(f"unknown preset {preset!r}; choose one of: {known}")
