@@ -15,7 +15,7 @@ PACKAGE = Path(genlab.__file__).parent
 
 #: Lowest first; a module may import its own layer and those below it, never one above.
 LAYERS = [
-    {"errors", "fileio", "arrays", "plotting", "progress", "distributed"},
+    {"errors", "options", "fileio", "arrays", "plotting", "progress", "distributed"},
     {"data"},
     {"models", "objectives"},
     {"runs"},

@@ -115,6 +115,8 @@ def test_errors_quote_the_command_line_flags(options, message):
         (dict(deterministic="yes"), "--deterministic takes true or false"),
         (dict(eval_n="100"), "--eval-n takes a whole number"),
         (dict(eval_every_seconds="1m"), "--eval-every takes a number"),
+        (dict(width="32"), "--width takes a whole number, got '32'"),
+        (dict(hidden=(64, "a")), "--hidden takes a list of whole numbers"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_refused_with_its_flag(options, message):

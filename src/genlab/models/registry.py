@@ -16,6 +16,7 @@ from genlab.models.dcgan import DCGANCritic, DCGANGenerator
 from genlab.models.mlp import MLPCritic, MLPGenerator
 from genlab.models.resnet import ResNetCritic, ResNetGenerator
 from genlab.models.vae import VAE, ConvDecoder, ConvEncoder, MLPDecoder, MLPEncoder
+from genlab.options import check_field_types
 
 ARCHITECTURES = ("mlp", "dcgan", "resnet")
 
@@ -38,6 +39,7 @@ class ModelConfig:
     likelihood: str = "gaussian"
 
     def __post_init__(self) -> None:
+        check_field_types(self, lambda name: "--" + name.replace("_", "-"))
         self.hidden = tuple(self.hidden)
         for name in ("width", "latent_dim"):
             if getattr(self, name) < 1:

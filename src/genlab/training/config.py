@@ -20,14 +20,12 @@ the resolved config is written to the run folder as JSON before the first step.
 from __future__ import annotations
 
 import dataclasses
-import numbers
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from genlab.errors import GenlabError
 from genlab.models.registry import ModelConfig
+from genlab.options import check_field_types
 
 KINDS = ("gan", "vae")
 OPTIMIZERS = ("adam", "rmsprop")
@@ -54,45 +52,12 @@ def native_precision(device: str) -> str:
 
 
 # The type and range checks of the sections: each error quotes the command-line flag that sets
-# the value. The command line types its values; a config from Python or from a hand-edited
-# config.json may not, and a string where a number goes must not surface as a TypeError.
+# the value.
 def _check_types(values: Any) -> None:
-    """Refuse a field whose value is not of its annotated type (ints pass for floats, lists for
-    tuples, as JSON reads them)."""
     section = next((name for name, kind in SECTIONS.items() if isinstance(values, kind)), None)
-    for name, hint in typing.get_type_hints(type(values)).items():
-        value = getattr(values, name)
-        if not _has_type(value, hint):
-            flat = name if section is None else _flat_name(section, name)
-            raise GenlabError(f"{_flag(flat)} takes {_type_name(hint)}, got {value!r}")
-
-
-def _has_type(value: Any, hint: Any) -> bool:
-    if isinstance(hint, types.UnionType):
-        return any(_has_type(value, arg) for arg in typing.get_args(hint))
-    if typing.get_origin(hint) is tuple:
-        args = typing.get_args(hint)
-        return isinstance(value, tuple | list) and (
-            len(value) == len(args) and all(map(_has_type, value, args))
-        )
-    if hint is type(None):
-        return value is None
-    if isinstance(value, bool):  # a bool is an int to Python, never a number here
-        return hint is bool
-    if hint is float:
-        return isinstance(value, numbers.Real)
-    if hint is int:
-        return isinstance(value, numbers.Integral)
-    return isinstance(value, hint)
-
-
-def _type_name(hint: Any) -> str:
-    if isinstance(hint, types.UnionType):
-        return " or ".join(_type_name(arg) for arg in typing.get_args(hint))
-    if typing.get_origin(hint) is tuple:
-        return f"{len(typing.get_args(hint))} numbers"
-    names = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-    return "nothing (None)" if hint is type(None) else names.get(hint, hint.__name__)
+    check_field_types(
+        values, lambda name: _flag(name if section is None else _flat_name(section, name))
+    )
 
 
 def _at_least_one(values: Any, names: tuple[str, ...]) -> None:
